@@ -1,0 +1,185 @@
+//! Labels: attack episodes (`labels.csv` of the lab captures) and the rule
+//! that labels a flow from them.
+//!
+//! A flow gets an episode's label when its two endpoints are the episode's
+//! attacker and victim (either way round) and it starts inside the episode's
+//! time window, both ends included. Other flows get the profile's benign label.
+
+use crate::decode::Addr;
+use crate::features::Profile;
+use std::fmt;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+/// One attack episode.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Episode {
+    /// Window start, µs since the epoch.
+    pub start_us: i64,
+    /// Window end, µs since the epoch.
+    pub end_us: i64,
+    /// Attacker address.
+    pub attacker: IpAddr,
+    /// Victim address.
+    pub victim: IpAddr,
+    /// The lab's label (used by `cic2018` and `fixed`).
+    pub label: String,
+    /// The nearest CIC-IDS2017 class name (used by `cic2017`).
+    pub cic2017_label: String,
+}
+
+/// A labels file that cannot be used.
+#[derive(Debug)]
+pub struct LabelsError {
+    /// The file.
+    pub path: PathBuf,
+    /// 1-based line, when the problem is on one line.
+    pub line: Option<usize>,
+    /// What is wrong.
+    pub reason: String,
+}
+
+impl fmt::Display for LabelsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(n) => write!(f, "{}:{n}: {}", self.path.display(), self.reason),
+            None => write!(f, "{}: {}", self.path.display(), self.reason),
+        }
+    }
+}
+
+impl std::error::Error for LabelsError {}
+
+const REQUIRED: [&str; 6] = ["start_ts", "end_ts", "attacker_ip", "victim_ip", "label", "cic2017_label"];
+
+/// Episodes loaded from a labels CSV.
+#[derive(Debug, Clone, Default)]
+pub struct Labeler {
+    episodes: Vec<Episode>,
+}
+
+/// Parses epoch seconds with up to microsecond precision into µs.
+fn parse_seconds(s: &str) -> Option<i64> {
+    let s = s.trim();
+    let (whole, frac) = s.split_once('.').unwrap_or((s, ""));
+    if frac.len() > 6 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let secs: i64 = whole.parse().ok()?;
+    let mut micros = 0i64;
+    for (i, b) in frac.bytes().chain(std::iter::repeat(b'0')).take(6).enumerate() {
+        micros += i64::from(b - b'0') * 10i64.pow(5 - i as u32);
+    }
+    secs.checked_mul(1_000_000)?.checked_add(if secs < 0 { -micros } else { micros })
+}
+
+impl Labeler {
+    /// Reads a labels CSV.
+    pub fn load(path: &Path) -> Result<Self, LabelsError> {
+        let err = |line: Option<usize>, reason: String| LabelsError { path: path.to_path_buf(), line, reason };
+        let text = std::fs::read_to_string(path).map_err(|e| err(None, e.to_string()))?;
+        Self::parse(&text).map_err(|(line, reason)| err(line, reason))
+    }
+
+    /// Parses labels CSV text; errors carry the 1-based line.
+    pub fn parse(text: &str) -> Result<Self, (Option<usize>, String)> {
+        let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
+        let Some((_, header)) = lines.next() else {
+            return Err((None, "empty labels file: expected a header line".into()));
+        };
+        let names: Vec<&str> = header.split(',').map(str::trim).collect();
+        let mut idx = [0usize; 6];
+        for (slot, want) in idx.iter_mut().zip(REQUIRED) {
+            *slot = names
+                .iter()
+                .position(|n| *n == want)
+                .ok_or_else(|| (Some(1), format!("missing column `{want}` (need {})", REQUIRED.join(", "))))?;
+        }
+        let mut episodes = Vec::new();
+        for (i, line) in lines {
+            let n = i + 1;
+            let cells: Vec<&str> = line.split(',').map(str::trim).collect();
+            let cell = |k: usize| -> Result<&str, (Option<usize>, String)> {
+                let col = idx.get(k).copied().unwrap_or(0);
+                cells.get(col).copied().ok_or_else(|| (Some(n), format!("{} fields, header has {}", cells.len(), names.len())))
+            };
+            let time = |k: usize| -> Result<i64, (Option<usize>, String)> {
+                let v = cell(k)?;
+                parse_seconds(v).ok_or_else(|| (Some(n), format!("`{}` is not epoch seconds: {v:?}", REQUIRED.get(k).unwrap_or(&""))))
+            };
+            let ip = |k: usize| -> Result<IpAddr, (Option<usize>, String)> {
+                let v = cell(k)?;
+                v.parse().map_err(|_| (Some(n), format!("`{}` is not an IP address: {v:?}", REQUIRED.get(k).unwrap_or(&""))))
+            };
+            let ep = Episode {
+                start_us: time(0)?,
+                end_us: time(1)?,
+                attacker: ip(2)?,
+                victim: ip(3)?,
+                label: cell(4)?.to_string(),
+                cic2017_label: cell(5)?.to_string(),
+            };
+            if ep.end_us < ep.start_us {
+                return Err((Some(n), "end_ts is before start_ts".into()));
+            }
+            episodes.push(ep);
+        }
+        Ok(Self { episodes })
+    }
+
+    /// The episodes.
+    pub fn episodes(&self) -> &[Episode] {
+        &self.episodes
+    }
+
+    /// The label of a flow between `a` and `b` that started at `start_us`.
+    pub fn label(&self, a: Addr, b: Addr, start_us: i64, profile: Profile) -> &str {
+        let (a, b) = (a.to_ip(), b.to_ip());
+        self.episodes
+            .iter()
+            .find(|e| {
+                ((e.attacker == a && e.victim == b) || (e.attacker == b && e.victim == a))
+                    && (e.start_us..=e.end_us).contains(&start_us)
+            })
+            .map_or(profile.benign_label(), |e| match profile {
+                Profile::Cic2017 => e.cic2017_label.as_str(),
+                _ => e.label.as_str(),
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seconds_parse_exactly() {
+        assert_eq!(parse_seconds("1795239671.106040"), Some(1_795_239_671_106_040));
+        assert_eq!(parse_seconds("1.5"), Some(1_500_000));
+        assert_eq!(parse_seconds("abc"), None);
+        assert_eq!(parse_seconds("1.1234567"), None);
+    }
+
+    #[test]
+    fn labels_by_endpoints_and_window() {
+        let text = "start_ts,end_ts,attacker_ip,victim_ip,victim_port_or_range,protocol,label,sublabel,cic2017_label,episode_id,tool\n\
+                    10.000000,20.000000,10.0.0.1,10.0.0.2,80,tcp,dos,hulk,DoS Hulk,E1,hulk\n";
+        let l = Labeler::parse(text).unwrap_or_default();
+        assert_eq!(l.episodes().len(), 1);
+        let a = Addr::v4([10, 0, 0, 1]);
+        let b = Addr::v4([10, 0, 0, 2]);
+        let c = Addr::v4([10, 0, 0, 3]);
+        assert_eq!(l.label(b, a, 15_000_000, Profile::Cic2017), "DoS Hulk");
+        assert_eq!(l.label(a, b, 20_000_000, Profile::Cic2018), "dos");
+        assert_eq!(l.label(a, b, 20_000_001, Profile::Cic2018), "No Label");
+        assert_eq!(l.label(a, c, 15_000_000, Profile::Cic2017), "BENIGN");
+    }
+
+    #[test]
+    fn bad_rows_name_the_line() {
+        let text = "start_ts,end_ts,attacker_ip,victim_ip,label,cic2017_label\n1,2,10.0.0.1,nope,x,y\n";
+        let e = Labeler::parse(text).err();
+        assert_eq!(e.map(|(l, _)| l), Some(Some(2)));
+        assert!(Labeler::parse("a,b\n").is_err());
+    }
+}

@@ -1,0 +1,20 @@
+//! flowsentinel: a packet-capture network sensor that rebuilds bidirectional
+//! flows and computes CICFlowMeter's flow features exactly, so that models
+//! trained on CIC-IDS2017 / CSE-CIC-IDS2018 CSVs run unchanged on live traffic.
+//!
+//! Data flows one way through the stages:
+//! `capture` (Frame) → `decode` (PacketMeta) → `flow` (FinishedFlow) →
+//! `features` (FeatureVector) → `output`. `pipeline` is the only module that
+//! knows every stage.
+#![forbid(unsafe_code)]
+
+pub mod capture;
+pub mod decode;
+pub mod error;
+pub mod features;
+pub mod flow;
+pub mod labels;
+pub mod output;
+pub mod pipeline;
+
+pub use error::Error;

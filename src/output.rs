@@ -1,0 +1,198 @@
+//! Output: the CICFlowMeter-format flow CSV.
+//!
+//! Owns number and timestamp rendering. In the compat profiles numbers are
+//! spelled as Java's `Double.toString` / `Long.toString` spell them (`1.0`,
+//! `1.1527277722826685E8`, `NaN`, `Infinity`) and timestamps as the era tool's
+//! `dd/MM/yyyy hh:mm:ss` (a 12-hour clock without AM/PM) in UTC. `fixed`
+//! writes `yyyy-MM-dd HH:mm:ss.ffffff` in UTC.
+//!
+//! Input: finished flows with their feature vectors; output: bytes to any
+//! `Write`. One reused line buffer, no per-cell allocation.
+
+use crate::features::{Column, FeatureVector, Kind, Layout, Profile, COLUMNS, FIRST_FEATURE, LABEL};
+use crate::flow::FinishedFlow;
+use std::fmt::Write as _;
+use std::io::{self, Write};
+
+/// Appends `x` as Java's `Double.toString` would print it.
+pub fn java_double(out: &mut String, x: f64) {
+    if x.is_nan() {
+        out.push_str("NaN");
+        return;
+    }
+    if x.is_infinite() {
+        out.push_str(if x > 0.0 { "Infinity" } else { "-Infinity" });
+        return;
+    }
+    if x == 0.0 {
+        out.push_str(if x.is_sign_negative() { "-0.0" } else { "0.0" });
+        return;
+    }
+    let a = x.abs();
+    if (1e-3..1e7).contains(&a) {
+        // Plain notation with at least one fractional digit.
+        let start = out.len();
+        let _ = write!(out, "{x}");
+        if !out[start..].contains('.') {
+            out.push_str(".0");
+        }
+        return;
+    }
+    // Scientific: d.dddE[-]n with at least one fractional digit.
+    let start = out.len();
+    let _ = write!(out, "{x:e}");
+    let s = out.split_off(start);
+    let (mantissa, exp) = s.split_once('e').unwrap_or((&s, "0"));
+    out.push_str(mantissa);
+    if !mantissa.contains('.') {
+        out.push_str(".0");
+    }
+    out.push('E');
+    out.push_str(exp);
+}
+
+/// Appends a feature value of `kind` in the profile's spelling.
+pub fn number(out: &mut String, x: f64, kind: Kind, profile: Profile) {
+    if kind == Kind::Int && x.is_finite() {
+        let _ = write!(out, "{}", x as i64);
+    } else if profile.is_compat() {
+        java_double(out, x);
+    } else {
+        let _ = write!(out, "{x}");
+    }
+}
+
+/// Civil date (year, month, day) of a day count since 1970-01-01.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+/// Appends a µs timestamp in the profile's format, UTC.
+pub fn timestamp(out: &mut String, ts_us: i64, profile: Profile) {
+    let secs = ts_us.div_euclid(1_000_000);
+    let micros = ts_us.rem_euclid(1_000_000);
+    let (y, mo, d) = civil_from_days(secs.div_euclid(86_400));
+    let sod = secs.rem_euclid(86_400);
+    let (h, mi, s) = (sod / 3600, (sod % 3600) / 60, sod % 60);
+    if profile.is_compat() {
+        // era: SimpleDateFormat "dd/MM/yyyy hh:mm:ss", a 12-hour clock with no AM/PM.
+        let h12 = if h % 12 == 0 { 12 } else { h % 12 };
+        let _ = write!(out, "{d:02}/{mo:02}/{y:04} {h12:02}:{mi:02}:{s:02}");
+    } else {
+        let _ = write!(out, "{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}.{micros:06}");
+    }
+}
+
+/// Writes flows as CSV rows in one layout.
+pub struct CsvWriter<W: Write> {
+    out: W,
+    layout: Vec<usize>,
+    profile: Profile,
+    line: String,
+}
+
+impl<W: Write> CsvWriter<W> {
+    /// Starts a CSV: writes the header of `layout`.
+    pub fn new(mut out: W, layout: Layout, profile: Profile) -> io::Result<Self> {
+        out.write_all(layout.header().as_bytes())?;
+        out.write_all(b"\n")?;
+        Ok(Self {
+            out,
+            layout: layout.columns(),
+            profile,
+            line: String::with_capacity(1024),
+        })
+    }
+
+    /// Writes one flow with its features and label.
+    pub fn write(&mut self, flow: &FinishedFlow, features: &FeatureVector, label: &str) -> io::Result<()> {
+        let line = &mut self.line;
+        line.clear();
+        let (src, src_port, dst, dst_port) = flow.endpoints();
+        for (i, &c) in self.layout.iter().enumerate() {
+            if i > 0 {
+                line.push(',');
+            }
+            let kind = COLUMNS.get(c).map_or(Kind::Text, |col: &Column| col.kind);
+            match c {
+                0 => flow.key.write_flow_id(line),
+                1 => {
+                    let _ = write!(line, "{src}");
+                }
+                2 => {
+                    let _ = write!(line, "{src_port}");
+                }
+                3 => {
+                    let _ = write!(line, "{dst}");
+                }
+                4 => {
+                    let _ = write!(line, "{dst_port}");
+                }
+                5 => {
+                    let _ = write!(line, "{}", flow.key.proto);
+                }
+                6 => timestamp(line, flow.record.start_us(), self.profile),
+                _ if c == LABEL => line.push_str(label),
+                _ => {
+                    let x = features.get(c - FIRST_FEATURE).copied().unwrap_or(0.0);
+                    number(line, x, kind, self.profile);
+                }
+            }
+        }
+        line.push('\n');
+        self.out.write_all(line.as_bytes())
+    }
+
+    /// Flushes and returns the inner writer.
+    pub fn finish(mut self) -> io::Result<W> {
+        self.out.flush()?;
+        Ok(self.out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn jd(x: f64) -> String {
+        let mut s = String::new();
+        java_double(&mut s, x);
+        s
+    }
+
+    #[test]
+    fn java_spelling() {
+        assert_eq!(jd(86.0), "86.0");
+        assert_eq!(jd(0.21339950372208433), "0.21339950372208433");
+        assert_eq!(jd(1.1527277722826685E8), "1.1527277722826685E8");
+        assert_eq!(jd(1e7), "1.0E7");
+        assert_eq!(jd(0.001), "0.001");
+        assert_eq!(jd(0.0001), "1.0E-4");
+        assert_eq!(jd(f64::NAN), "NaN");
+        assert_eq!(jd(f64::INFINITY), "Infinity");
+        assert_eq!(jd(9999999.0), "9999999.0");
+    }
+
+    #[test]
+    fn era_timestamp_is_12_hour() {
+        let mut s = String::new();
+        // 2026-11-21 17:30:56 UTC
+        timestamp(&mut s, 1_795_800_000_000_000, Profile::Cic2018);
+        assert_eq!(s.len(), 19);
+        let mut t = String::new();
+        timestamp(&mut t, 1_795_800_000_000_000, Profile::Fixed);
+        assert!(t.starts_with("2026-"));
+        assert_eq!(&t[11..13], "17");
+        assert_eq!(&s[11..13], "05");
+        assert_eq!(s, "27/11/2026 05:20:00");
+    }
+}

@@ -1,0 +1,234 @@
+//! Pipeline: wires the stages together. For `extract` this is one thread:
+//! capture → decode → flow table → features → CSV, with no per-packet
+//! allocation and counters for everything that does not become a flow.
+
+use crate::capture::{CaptureError, PcapFile};
+use crate::decode::{decode, DecodeRules, SkipReason};
+use crate::error::Error;
+use crate::features::{Layout, Profile};
+use crate::flow::{FlowConfig, FlowTable};
+use crate::labels::Labeler;
+use crate::output::CsvWriter;
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// Link-layer padding policy (`--l2-padding`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Padding {
+    /// Padding bytes count as TCP/UDP payload, as in the CIC-IDS2017 CSVs.
+    Count,
+    /// Padding is ignored, as in CSE-CIC-IDS2018 (jnetpcap 1.4).
+    Exclude,
+}
+
+impl Padding {
+    /// The profile's default.
+    pub fn default_for(profile: Profile) -> Self {
+        match profile {
+            Profile::Cic2017 => Padding::Count,
+            Profile::Cic2018 | Profile::Fixed => Padding::Exclude,
+        }
+    }
+}
+
+/// Everything `extract` needs.
+#[derive(Debug, Clone)]
+pub struct ExtractConfig {
+    /// Capture files, read in order.
+    pub files: Vec<PathBuf>,
+    /// Output CSV path; `-` is standard output.
+    pub output: PathBuf,
+    /// Flow settings (profile and timeouts).
+    pub flow: FlowConfig,
+    /// Padding policy.
+    pub padding: Padding,
+    /// Write the dataset's machine-learning layout instead of the tool layout.
+    pub ml_columns: bool,
+    /// Attack episodes for the Label column.
+    pub labels: Option<PathBuf>,
+    /// Restart the flow table for each file.
+    pub per_file: bool,
+    /// Show a progress line on standard error.
+    pub progress: bool,
+}
+
+/// What a run did.
+#[derive(Debug, Default)]
+pub struct Summary {
+    /// Frames read from the files.
+    pub packets_read: u64,
+    /// Frames that became flow packets.
+    pub packets_decoded: u64,
+    /// Frames skipped, by reason.
+    pub skipped: BTreeMap<SkipReason, u64>,
+    /// Flows written.
+    pub flows_written: u64,
+    /// Compat only: single-packet flows the era tool never wrote.
+    pub single_packet_flows: u64,
+    /// Files that ended early (their whole packets were processed).
+    pub truncated: Vec<CaptureError>,
+    /// Wall time.
+    pub elapsed: Duration,
+}
+
+impl Summary {
+    /// Renders the end-of-run summary.
+    pub fn render(&self) -> String {
+        let secs = self.elapsed.as_secs_f64().max(1e-9);
+        let mut s = format!(
+            "packets read       {}\npackets decoded    {}\n",
+            self.packets_read, self.packets_decoded
+        );
+        for reason in SkipReason::ALL {
+            let n = self.skipped.get(&reason).copied().unwrap_or(0);
+            if n > 0 {
+                s.push_str(&format!("skipped {:<26} {n}\n", reason.label()));
+            }
+        }
+        if self.single_packet_flows > 0 {
+            s.push_str(&format!("single-packet flows not written (era rule) {}\n", self.single_packet_flows));
+        }
+        s.push_str(&format!(
+            "flows written      {}\nelapsed            {:.3} s\npackets per second {:.0}\n",
+            self.flows_written,
+            secs,
+            self.packets_read as f64 / secs
+        ));
+        s
+    }
+}
+
+/// Runs `extract`: every file through the flow engine into one CSV.
+pub fn extract(cfg: &ExtractConfig) -> Result<Summary, Error> {
+    let t0 = Instant::now();
+    let profile = cfg.flow.profile;
+    let labeler = match &cfg.labels {
+        Some(p) => Labeler::load(p)?,
+        None => Labeler::default(),
+    };
+    // Open every file first, so a bad one is refused before any output.
+    let mut files = Vec::with_capacity(cfg.files.len());
+    for path in &cfg.files {
+        files.push(PcapFile::open(path)?);
+    }
+    let layout = match (profile, cfg.ml_columns) {
+        (Profile::Cic2017, false) => Layout::Tool2017,
+        (Profile::Cic2017, true) => Layout::Ml2017,
+        (_, false) => Layout::Tool2018,
+        (_, true) => Layout::Ml2018,
+    };
+    let out_err = |source| Error::Output { path: cfg.output.clone(), source };
+    let sink: Box<dyn Write> = if cfg.output.as_os_str() == "-" {
+        Box::new(std::io::stdout().lock())
+    } else {
+        Box::new(std::fs::File::create(&cfg.output).map_err(out_err)?)
+    };
+    let mut csv = CsvWriter::new(std::io::BufWriter::with_capacity(1 << 16, sink), layout, profile).map_err(out_err)?;
+
+    let rules = DecodeRules {
+        ipv6: !profile.is_compat(),
+        era_quirks: profile.is_compat(),
+        count_padding: cfg.padding == Padding::Count,
+    };
+    let mut summary = Summary::default();
+    let mut skipped = [0u64; SkipReason::ALL.len()];
+    let mut table = FlowTable::new(cfg.flow);
+    let mut write_err: Option<std::io::Error> = None;
+    let mut flows_written = 0u64;
+    let mut write_flow = |f: crate::flow::FinishedFlow| {
+        if write_err.is_some() {
+            return;
+        }
+        let (src, _, dst, _) = f.endpoints();
+        let label = labeler.label(src, dst, f.record.start_us(), profile);
+        let features = f.record.features();
+        match csv.write(&f, &features, label) {
+            Ok(()) => flows_written += 1,
+            Err(e) => write_err = Some(e),
+        }
+    };
+    let mut progress = Progress::new(cfg.progress && std::io::stderr().is_terminal());
+    let nfiles = files.len();
+    for (i, mut file) in files.into_iter().enumerate() {
+        let link = file.link();
+        loop {
+            let frame = match file.next_frame() {
+                Ok(Some(frame)) => frame,
+                Ok(None) => break,
+                Err(e) => {
+                    progress.clear();
+                    eprintln!("warning: {e}");
+                    summary.truncated.push(e);
+                    break;
+                }
+            };
+            summary.packets_read += 1;
+            match decode(&frame, link, rules) {
+                Ok(meta) => {
+                    summary.packets_decoded += 1;
+                    table.on_packet(&meta, &mut write_flow);
+                }
+                Err(reason) => {
+                    if let Some(n) = SkipReason::ALL.iter().position(|r| *r == reason).and_then(|k| skipped.get_mut(k)) {
+                        *n += 1;
+                    }
+                }
+            }
+            if summary.packets_read & 0xffff == 0 {
+                progress.show(i, nfiles, &file, summary.packets_read, t0);
+            }
+        }
+        if cfg.per_file {
+            table.drain(&mut write_flow);
+        }
+    }
+    table.drain(&mut write_flow);
+    progress.clear();
+    if let Some(e) = write_err {
+        return Err(out_err(e));
+    }
+    csv.finish().map_err(out_err)?;
+    summary.flows_written = flows_written;
+    summary.single_packet_flows = table.stats().single_packet_discarded;
+    for (reason, n) in SkipReason::ALL.iter().zip(skipped) {
+        if n > 0 {
+            summary.skipped.insert(*reason, n);
+        }
+    }
+    summary.elapsed = t0.elapsed();
+    Ok(summary)
+}
+
+/// A one-line progress display on a terminal.
+struct Progress {
+    on: bool,
+    last: Option<Instant>,
+}
+
+impl Progress {
+    fn new(on: bool) -> Self {
+        Self { on, last: None }
+    }
+
+    fn show(&mut self, i: usize, n: usize, file: &PcapFile, packets: u64, t0: Instant) {
+        if !self.on || self.last.is_some_and(|t| t.elapsed() < Duration::from_millis(200)) {
+            return;
+        }
+        self.last = Some(Instant::now());
+        let rate = packets as f64 / t0.elapsed().as_secs_f64().max(1e-9);
+        let pct = file.position().map(|p| 100.0 * p as f64 / file.size().max(1) as f64);
+        let bar = pct.map_or(String::new(), |p| {
+            let filled = ((p / 5.0) as usize).min(20);
+            format!("[{}{}] {p:5.1}% ", "#".repeat(filled), "-".repeat(20 - filled))
+        });
+        eprint!("\r\x1b[2Kfile {}/{n} {bar}{packets} packets, {rate:.0} pkt/s", i + 1);
+    }
+
+    fn clear(&mut self) {
+        if self.on && self.last.is_some() {
+            eprint!("\r\x1b[2K");
+        }
+    }
+}
