@@ -109,11 +109,16 @@ const PCAPNG_MAGIC: [u8; 4] = [0x0a, 0x0d, 0x0d, 0x0a];
 impl PcapFile {
     /// Opens a pcap or pcapng file and checks its link type.
     pub fn open(path: &Path) -> Result<Self, CaptureError> {
-        let open_err = |reason: String| CaptureError::Open { path: path.to_path_buf(), reason };
+        let open_err = |reason: String| CaptureError::Open {
+            path: path.to_path_buf(),
+            reason,
+        };
         let mut f = File::open(path).map_err(|e| open_err(e.to_string()))?;
         let size = f.metadata().map_err(|e| open_err(e.to_string()))?.len();
         if size == 0 {
-            return Err(open_err("empty file (0 bytes), not a pcap or pcapng capture".into()));
+            return Err(open_err(
+                "empty file (0 bytes), not a pcap or pcapng capture".into(),
+            ));
         }
         let mut magic = [0u8; 4];
         let got = f.read(&mut magic).map_err(|e| open_err(e.to_string()))?;
@@ -126,7 +131,10 @@ impl PcapFile {
             } else {
                 ""
             };
-            return Err(open_err(format!("not a pcap or pcapng file: unknown magic number {}{hint}", hex(&magic[..got]))));
+            return Err(open_err(format!(
+                "not a pcap or pcapng file: unknown magic number {}{hint}",
+                hex(&magic[..got])
+            )));
         }
         let cap = pcap::Capture::from_file(path).map_err(|e| open_err(e.to_string()))?;
         let dlt = cap.get_datalink();
@@ -135,7 +143,15 @@ impl PcapFile {
             dlt: dlt.0,
             name: dlt.get_name().unwrap_or_else(|_| "unknown".into()),
         })?;
-        Ok(Self { path: path.to_path_buf(), cap, link, packets: 0, offset: 24, size, classic })
+        Ok(Self {
+            path: path.to_path_buf(),
+            cap,
+            link,
+            packets: 0,
+            offset: 24,
+            size,
+            classic,
+        })
     }
 
     /// The file's link type.
@@ -166,8 +182,12 @@ impl PcapFile {
                 let caplen = u64::from(pkt.header.caplen);
                 self.offset += 16 + caplen;
                 let ts = &pkt.header.ts;
-                let ts_us = i64::from(ts.tv_sec) * 1_000_000 + i64::from(ts.tv_usec);
-                Ok(Some(Frame { ts_us, data: pkt.data, wire_len: pkt.header.len }))
+                let ts_us = ts.tv_sec.saturating_mul(1_000_000).saturating_add(ts.tv_usec);
+                Ok(Some(Frame {
+                    ts_us,
+                    data: pkt.data,
+                    wire_len: pkt.header.len,
+                }))
             }
             Err(pcap::Error::NoMorePackets) => Ok(None),
             Err(e) => {
@@ -210,8 +230,16 @@ fn pcapng_record_offset(path: &Path, packets: u64) -> Option<u64> {
         if btype == PCAPNG_MAGIC {
             little = [m0, m1, m2, m3] == [0x4d, 0x3c, 0x2b, 0x1a];
         }
-        let len = if little { u32::from_le_bytes([l0, l1, l2, l3]) } else { u32::from_be_bytes([l0, l1, l2, l3]) };
-        let ty = if little { u32::from_le_bytes(btype) } else { u32::from_be_bytes(btype) };
+        let len = if little {
+            u32::from_le_bytes([l0, l1, l2, l3])
+        } else {
+            u32::from_be_bytes([l0, l1, l2, l3])
+        };
+        let ty = if little {
+            u32::from_le_bytes(btype)
+        } else {
+            u32::from_be_bytes(btype)
+        };
         if matches!(ty, 2 | 3 | 6) {
             if seen == packets {
                 return Some(off);

@@ -67,7 +67,11 @@ pub struct ExtractArgs {
     #[arg(long = "flow-timeout", value_name = "SECONDS", default_value_t = 120.0)]
     pub flow_timeout: f64,
     /// Activity timeout in seconds (separates active and idle periods).
-    #[arg(long = "activity-timeout", value_name = "SECONDS", default_value_t = 5.0)]
+    #[arg(
+        long = "activity-timeout",
+        value_name = "SECONDS",
+        default_value_t = 5.0
+    )]
     pub activity_timeout: f64,
     /// No progress line and no summary.
     #[arg(short, long)]

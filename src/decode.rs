@@ -218,7 +218,11 @@ const PROTO_ICMP: u8 = 1;
 const ICMP_QUOTING: [u8; 5] = [3, 4, 5, 11, 12];
 
 /// Decodes one frame under `rules`.
-pub fn decode(frame: &Frame<'_>, link: LinkType, rules: DecodeRules) -> Result<PacketMeta, SkipReason> {
+pub fn decode(
+    frame: &Frame<'_>,
+    link: LinkType,
+    rules: DecodeRules,
+) -> Result<PacketMeta, SkipReason> {
     let ip = ip_slice(frame.data, link)?;
     let mut meta = match ip.first().map(|b| b >> 4) {
         Some(4) => decode_ipv4(ip, rules)?,
@@ -269,7 +273,10 @@ fn be16(data: &[u8], off: usize) -> Result<u16, SkipReason> {
 fn bound(after_header: &[u8], declared_payload: usize) -> (&[u8], u32) {
     if declared_payload <= after_header.len() {
         let pad = after_header.len() - declared_payload;
-        (after_header.get(..declared_payload).unwrap_or(after_header), pad as u32)
+        (
+            after_header.get(..declared_payload).unwrap_or(after_header),
+            pad as u32,
+        )
     } else {
         (after_header, 0)
     }
@@ -338,8 +345,12 @@ fn icmp_quoted(meta: &mut PacketMeta, icmp: &[u8]) -> bool {
         Some(t) if ICMP_QUOTING.contains(t) => {}
         _ => return false,
     }
-    let Some(inner) = icmp.get(8..) else { return false };
-    let Ok(h) = Ipv4HeaderSlice::from_slice(inner) else { return false };
+    let Some(inner) = icmp.get(8..) else {
+        return false;
+    };
+    let Ok(h) = Ipv4HeaderSlice::from_slice(inner) else {
+        return false;
+    };
     if h.fragments_offset().value() != 0 {
         return false;
     }

@@ -59,16 +59,32 @@ impl FlowKey {
             (p.src, p.src_port) <= (p.dst, p.dst_port)
         };
         let key = if src_first {
-            FlowKey { a: p.src, b: p.dst, a_port: p.src_port, b_port: p.dst_port, proto: p.proto }
+            FlowKey {
+                a: p.src,
+                b: p.dst,
+                a_port: p.src_port,
+                b_port: p.dst_port,
+                proto: p.proto,
+            }
         } else {
-            FlowKey { a: p.dst, b: p.src, a_port: p.dst_port, b_port: p.src_port, proto: p.proto }
+            FlowKey {
+                a: p.dst,
+                b: p.src,
+                a_port: p.dst_port,
+                b_port: p.src_port,
+                proto: p.proto,
+            }
         };
         (key, src_first)
     }
 
     /// Appends the CICFlowMeter Flow ID, `A-B-portA-portB-proto`.
     pub fn write_flow_id(&self, out: &mut String) {
-        let _ = write!(out, "{}-{}-{}-{}-{}", self.a, self.b, self.a_port, self.b_port, self.proto);
+        let _ = write!(
+            out,
+            "{}-{}-{}-{}-{}",
+            self.a, self.b, self.a_port, self.b_port, self.proto
+        );
     }
 
     /// A 64-bit hash that is the same for both directions (for sharding and
@@ -145,7 +161,11 @@ pub struct FlowConfig {
 impl FlowConfig {
     /// The era tool's defaults: 120 s flow timeout, 5 s activity timeout.
     pub fn new(profile: Profile) -> Self {
-        Self { profile, flow_timeout_us: 120_000_000, activity_timeout_us: 5_000_000 }
+        Self {
+            profile,
+            flow_timeout_us: 120_000_000,
+            activity_timeout_us: 5_000_000,
+        }
     }
 }
 
@@ -178,7 +198,12 @@ pub struct FlowTable {
 impl FlowTable {
     /// An empty table.
     pub fn new(cfg: FlowConfig) -> Self {
-        Self { cfg, flows: HashMap::with_capacity(1024), clock_us: i64::MIN, stats: FlowStats::default() }
+        Self {
+            cfg,
+            flows: HashMap::with_capacity(1024),
+            clock_us: i64::MIN,
+            stats: FlowStats::default(),
+        }
     }
 
     /// Counters so far.
@@ -196,19 +221,40 @@ impl FlowTable {
         self.flows.is_empty()
     }
 
-    fn emit(&mut self, key: FlowKey, mut e: Entry, reason: EndReason, out: &mut impl FnMut(FinishedFlow)) {
+    fn emit(
+        &mut self,
+        key: FlowKey,
+        mut e: Entry,
+        reason: EndReason,
+        out: &mut impl FnMut(FinishedFlow),
+    ) {
         if self.cfg.profile.is_compat() && e.record.packets() < 2 {
             self.stats.single_packet_discarded += 1;
             return;
         }
         e.record.close();
         self.stats.finished += 1;
-        out(FinishedFlow { key, src_is_a: e.src_is_a, record: e.record, reason });
+        out(FinishedFlow {
+            key,
+            src_is_a: e.src_is_a,
+            record: e.record,
+            reason,
+        });
     }
 
-    fn open(&mut self, key: FlowKey, p: &PacketMeta, src_is_a: bool, out: &mut impl FnMut(FinishedFlow)) {
+    fn open(
+        &mut self,
+        key: FlowKey,
+        p: &PacketMeta,
+        src_is_a: bool,
+        out: &mut impl FnMut(FinishedFlow),
+    ) {
         self.stats.started += 1;
-        let entry = Entry { record: FlowRecord::new(p, self.cfg.profile), src_is_a, fins: 0 };
+        let entry = Entry {
+            record: FlowRecord::new(p, self.cfg.profile),
+            src_is_a,
+            fins: 0,
+        };
         if !self.cfg.profile.is_compat() && p.flags.has(TcpFlags::RST) {
             self.emit(key, entry, EndReason::Rst, out);
             return;
@@ -257,12 +303,16 @@ impl FlowTable {
                 entry.record.add(&p, dir);
                 Some(EndReason::Fin)
             } else {
-                entry.record.update_active_idle(p.ts_us, self.cfg.activity_timeout_us);
+                entry
+                    .record
+                    .update_active_idle(p.ts_us, self.cfg.activity_timeout_us);
                 entry.record.add(&p, dir);
                 None
             }
         } else {
-            entry.record.update_active_idle(p.ts_us, self.cfg.activity_timeout_us);
+            entry
+                .record
+                .update_active_idle(p.ts_us, self.cfg.activity_timeout_us);
             entry.record.add(&p, dir);
             let both_fins = entry.fins == 3;
             if p.flags.has(TcpFlags::FIN) {

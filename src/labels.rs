@@ -50,7 +50,14 @@ impl fmt::Display for LabelsError {
 
 impl std::error::Error for LabelsError {}
 
-const REQUIRED: [&str; 6] = ["start_ts", "end_ts", "attacker_ip", "victim_ip", "label", "cic2017_label"];
+const REQUIRED: [&str; 6] = [
+    "start_ts",
+    "end_ts",
+    "attacker_ip",
+    "victim_ip",
+    "label",
+    "cic2017_label",
+];
 
 /// Episodes loaded from a labels CSV.
 #[derive(Debug, Clone, Default)]
@@ -67,33 +74,48 @@ fn parse_seconds(s: &str) -> Option<i64> {
     }
     let secs: i64 = whole.parse().ok()?;
     let mut micros = 0i64;
-    for (i, b) in frac.bytes().chain(std::iter::repeat(b'0')).take(6).enumerate() {
+    for (i, b) in frac
+        .bytes()
+        .chain(std::iter::repeat(b'0'))
+        .take(6)
+        .enumerate()
+    {
         micros += i64::from(b - b'0') * 10i64.pow(5 - i as u32);
     }
-    secs.checked_mul(1_000_000)?.checked_add(if secs < 0 { -micros } else { micros })
+    secs.checked_mul(1_000_000)?
+        .checked_add(if secs < 0 { -micros } else { micros })
 }
 
 impl Labeler {
     /// Reads a labels CSV.
     pub fn load(path: &Path) -> Result<Self, LabelsError> {
-        let err = |line: Option<usize>, reason: String| LabelsError { path: path.to_path_buf(), line, reason };
+        let err = |line: Option<usize>, reason: String| LabelsError {
+            path: path.to_path_buf(),
+            line,
+            reason,
+        };
         let text = std::fs::read_to_string(path).map_err(|e| err(None, e.to_string()))?;
         Self::parse(&text).map_err(|(line, reason)| err(line, reason))
     }
 
     /// Parses labels CSV text; errors carry the 1-based line.
     pub fn parse(text: &str) -> Result<Self, (Option<usize>, String)> {
-        let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
+        let mut lines = text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty());
         let Some((_, header)) = lines.next() else {
             return Err((None, "empty labels file: expected a header line".into()));
         };
         let names: Vec<&str> = header.split(',').map(str::trim).collect();
         let mut idx = [0usize; 6];
         for (slot, want) in idx.iter_mut().zip(REQUIRED) {
-            *slot = names
-                .iter()
-                .position(|n| *n == want)
-                .ok_or_else(|| (Some(1), format!("missing column `{want}` (need {})", REQUIRED.join(", "))))?;
+            *slot = names.iter().position(|n| *n == want).ok_or_else(|| {
+                (
+                    Some(1),
+                    format!("missing column `{want}` (need {})", REQUIRED.join(", ")),
+                )
+            })?;
         }
         let mut episodes = Vec::new();
         for (i, line) in lines {
@@ -101,15 +123,36 @@ impl Labeler {
             let cells: Vec<&str> = line.split(',').map(str::trim).collect();
             let cell = |k: usize| -> Result<&str, (Option<usize>, String)> {
                 let col = idx.get(k).copied().unwrap_or(0);
-                cells.get(col).copied().ok_or_else(|| (Some(n), format!("{} fields, header has {}", cells.len(), names.len())))
+                cells.get(col).copied().ok_or_else(|| {
+                    (
+                        Some(n),
+                        format!("{} fields, header has {}", cells.len(), names.len()),
+                    )
+                })
             };
             let time = |k: usize| -> Result<i64, (Option<usize>, String)> {
                 let v = cell(k)?;
-                parse_seconds(v).ok_or_else(|| (Some(n), format!("`{}` is not epoch seconds: {v:?}", REQUIRED.get(k).unwrap_or(&""))))
+                parse_seconds(v).ok_or_else(|| {
+                    (
+                        Some(n),
+                        format!(
+                            "`{}` is not epoch seconds: {v:?}",
+                            REQUIRED.get(k).unwrap_or(&"")
+                        ),
+                    )
+                })
             };
             let ip = |k: usize| -> Result<IpAddr, (Option<usize>, String)> {
                 let v = cell(k)?;
-                v.parse().map_err(|_| (Some(n), format!("`{}` is not an IP address: {v:?}", REQUIRED.get(k).unwrap_or(&""))))
+                v.parse().map_err(|_| {
+                    (
+                        Some(n),
+                        format!(
+                            "`{}` is not an IP address: {v:?}",
+                            REQUIRED.get(k).unwrap_or(&"")
+                        ),
+                    )
+                })
             };
             let ep = Episode {
                 start_us: time(0)?,
@@ -154,7 +197,10 @@ mod tests {
 
     #[test]
     fn seconds_parse_exactly() {
-        assert_eq!(parse_seconds("1795239671.106040"), Some(1_795_239_671_106_040));
+        assert_eq!(
+            parse_seconds("1795239671.106040"),
+            Some(1_795_239_671_106_040)
+        );
         assert_eq!(parse_seconds("1.5"), Some(1_500_000));
         assert_eq!(parse_seconds("abc"), None);
         assert_eq!(parse_seconds("1.1234567"), None);
@@ -177,7 +223,8 @@ mod tests {
 
     #[test]
     fn bad_rows_name_the_line() {
-        let text = "start_ts,end_ts,attacker_ip,victim_ip,label,cic2017_label\n1,2,10.0.0.1,nope,x,y\n";
+        let text =
+            "start_ts,end_ts,attacker_ip,victim_ip,label,cic2017_label\n1,2,10.0.0.1,nope,x,y\n";
         let e = Labeler::parse(text).err();
         assert_eq!(e.map(|(l, _)| l), Some(Some(2)));
         assert!(Labeler::parse("a,b\n").is_err());

@@ -15,7 +15,9 @@ use std::process::ExitCode;
 
 fn seconds_to_us(name: &str, s: f64) -> Result<i64, Error> {
     if !s.is_finite() || s <= 0.0 || s > 1e9 {
-        return Err(Error::Usage(format!("--{name}: expected a positive number of seconds, got {s}")));
+        return Err(Error::Usage(format!(
+            "--{name}: expected a positive number of seconds, got {s}"
+        )));
     }
     Ok((s * 1e6).round() as i64)
 }
@@ -68,7 +70,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
-        Err(Error::Output { source, .. }) if source.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(Error::Output { source, .. }) if source.kind() == std::io::ErrorKind::BrokenPipe => {
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("flowsentinel: error: {e}");
             ExitCode::from(e.exit_code())

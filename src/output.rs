@@ -9,7 +9,9 @@
 //! Input: finished flows with their feature vectors; output: bytes to any
 //! `Write`. One reused line buffer, no per-cell allocation.
 
-use crate::features::{Column, FeatureVector, Kind, Layout, Profile, COLUMNS, FIRST_FEATURE, LABEL};
+use crate::features::{
+    Column, FeatureVector, Kind, Layout, Profile, COLUMNS, FIRST_FEATURE, LABEL,
+};
 use crate::flow::FinishedFlow;
 use std::fmt::Write as _;
 use std::io::{self, Write};
@@ -88,7 +90,10 @@ pub fn timestamp(out: &mut String, ts_us: i64, profile: Profile) {
         let h12 = if h % 12 == 0 { 12 } else { h % 12 };
         let _ = write!(out, "{d:02}/{mo:02}/{y:04} {h12:02}:{mi:02}:{s:02}");
     } else {
-        let _ = write!(out, "{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}.{micros:06}");
+        let _ = write!(
+            out,
+            "{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}.{micros:06}"
+        );
     }
 }
 
@@ -114,7 +119,12 @@ impl<W: Write> CsvWriter<W> {
     }
 
     /// Writes one flow with its features and label.
-    pub fn write(&mut self, flow: &FinishedFlow, features: &FeatureVector, label: &str) -> io::Result<()> {
+    pub fn write(
+        &mut self,
+        flow: &FinishedFlow,
+        features: &FeatureVector,
+        label: &str,
+    ) -> io::Result<()> {
         let line = &mut self.line;
         line.clear();
         let (src, src_port, dst, dst_port) = flow.endpoints();

@@ -88,7 +88,10 @@ impl Summary {
             }
         }
         if self.single_packet_flows > 0 {
-            s.push_str(&format!("single-packet flows not written (era rule) {}\n", self.single_packet_flows));
+            s.push_str(&format!(
+                "single-packet flows not written (era rule) {}\n",
+                self.single_packet_flows
+            ));
         }
         s.push_str(&format!(
             "flows written      {}\nelapsed            {:.3} s\npackets per second {:.0}\n",
@@ -119,13 +122,21 @@ pub fn extract(cfg: &ExtractConfig) -> Result<Summary, Error> {
         (_, false) => Layout::Tool2018,
         (_, true) => Layout::Ml2018,
     };
-    let out_err = |source| Error::Output { path: cfg.output.clone(), source };
+    let out_err = |source| Error::Output {
+        path: cfg.output.clone(),
+        source,
+    };
     let sink: Box<dyn Write> = if cfg.output.as_os_str() == "-" {
         Box::new(std::io::stdout().lock())
     } else {
         Box::new(std::fs::File::create(&cfg.output).map_err(out_err)?)
     };
-    let mut csv = CsvWriter::new(std::io::BufWriter::with_capacity(1 << 16, sink), layout, profile).map_err(out_err)?;
+    let mut csv = CsvWriter::new(
+        std::io::BufWriter::with_capacity(1 << 16, sink),
+        layout,
+        profile,
+    )
+    .map_err(out_err)?;
 
     let rules = DecodeRules {
         ipv6: !profile.is_compat(),
@@ -171,7 +182,11 @@ pub fn extract(cfg: &ExtractConfig) -> Result<Summary, Error> {
                     table.on_packet(&meta, &mut write_flow);
                 }
                 Err(reason) => {
-                    if let Some(n) = SkipReason::ALL.iter().position(|r| *r == reason).and_then(|k| skipped.get_mut(k)) {
+                    if let Some(n) = SkipReason::ALL
+                        .iter()
+                        .position(|r| *r == reason)
+                        .and_then(|k| skipped.get_mut(k))
+                    {
                         *n += 1;
                     }
                 }
@@ -213,17 +228,30 @@ impl Progress {
     }
 
     fn show(&mut self, i: usize, n: usize, file: &PcapFile, packets: u64, t0: Instant) {
-        if !self.on || self.last.is_some_and(|t| t.elapsed() < Duration::from_millis(200)) {
+        if !self.on
+            || self
+                .last
+                .is_some_and(|t| t.elapsed() < Duration::from_millis(200))
+        {
             return;
         }
         self.last = Some(Instant::now());
         let rate = packets as f64 / t0.elapsed().as_secs_f64().max(1e-9);
-        let pct = file.position().map(|p| 100.0 * p as f64 / file.size().max(1) as f64);
+        let pct = file
+            .position()
+            .map(|p| 100.0 * p as f64 / file.size().max(1) as f64);
         let bar = pct.map_or(String::new(), |p| {
             let filled = ((p / 5.0) as usize).min(20);
-            format!("[{}{}] {p:5.1}% ", "#".repeat(filled), "-".repeat(20 - filled))
+            format!(
+                "[{}{}] {p:5.1}% ",
+                "#".repeat(filled),
+                "-".repeat(20 - filled)
+            )
         });
-        eprint!("\r\x1b[2Kfile {}/{n} {bar}{packets} packets, {rate:.0} pkt/s", i + 1);
+        eprint!(
+            "\r\x1b[2Kfile {}/{n} {bar}{packets} packets, {rate:.0} pkt/s",
+            i + 1
+        );
     }
 
     fn clear(&mut self) {

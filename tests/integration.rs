@@ -1,1 +1,7 @@
+//! Integration tests: the `flowsentinel` binary and library on real captures.
 
+mod cli;
+mod decode;
+mod fidelity;
+mod flows;
+mod util;

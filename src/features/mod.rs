@@ -382,10 +382,21 @@ impl FlowRecord {
         let secs = duration as f64 / 1e6;
         let bytes = (self.fwd_bytes + self.bwd_bytes) as f64;
         // era: Flow Byts/s and Flow Pkts/s divide by zero for zero-length flows.
-        let per_sec = |x: f64| if compat || duration != 0 { x / secs } else { 0.0 };
+        let per_sec = |x: f64| {
+            if compat || duration != 0 {
+                x / secs
+            } else {
+                0.0
+            }
+        };
         let per_sec_or_zero = |x: f64| if duration > 0 { x / secs } else { 0.0 };
         let all_n = total + u64::from(compat);
-        let all_len_sum = bytes + if compat { f64::from(self.first_payload) } else { 0.0 };
+        let all_len_sum = bytes
+            + if compat {
+                f64::from(self.first_payload)
+            } else {
+                0.0
+            };
         let stats4 = |s: &RunningStats, n: u64| {
             if n > 0 {
                 [s.max(), s.min(), s.mean(n), s.std(n)]
@@ -440,8 +451,16 @@ impl FlowRecord {
             ([0.0; 3], [0.0; 3])
         } else {
             (
-                [self.fwd_bulk.avg_bytes(), self.fwd_bulk.avg_packets(), self.fwd_bulk.rate()],
-                [self.bwd_bulk.avg_bytes(), self.bwd_bulk.avg_packets(), self.bwd_bulk.rate()],
+                [
+                    self.fwd_bulk.avg_bytes(),
+                    self.fwd_bulk.avg_packets(),
+                    self.fwd_bulk.rate(),
+                ],
+                [
+                    self.bwd_bulk.avg_bytes(),
+                    self.bwd_bulk.avg_packets(),
+                    self.bwd_bulk.rate(),
+                ],
             )
         };
         let subflow = |x: u64| -> f64 {
@@ -463,7 +482,12 @@ impl FlowRecord {
         };
         let flow_iat = if total > 1 {
             let n = total - 1;
-            [self.flow_iat.mean(n), self.flow_iat.std(n), self.flow_iat.max(), self.flow_iat.min()]
+            [
+                self.flow_iat.mean(n),
+                self.flow_iat.std(n),
+                self.flow_iat.max(),
+                self.flow_iat.min(),
+            ]
         } else if compat {
             [f64::NAN; 4]
         } else {
@@ -471,7 +495,13 @@ impl FlowRecord {
         };
         let len5 = {
             let s = &self.all_len;
-            [s.min(), s.max(), s.mean(all_n), s.std(all_n), s.variance(all_n)]
+            [
+                s.min(),
+                s.max(),
+                s.mean(all_n),
+                s.std(all_n),
+                s.variance(all_n),
+            ]
         };
 
         let mut v = [0.0; NUM_FEATURES];
@@ -486,8 +516,16 @@ impl FlowRecord {
         w.put(per_sec(bytes));
         w.put(per_sec(total as f64));
         w.all(&flow_iat);
-        w.all(&iat5(&self.fwd_iat, fwd_n.saturating_sub(1), self.fwd_last_us - self.start_us));
-        w.all(&iat5(&self.bwd_iat, bwd_n.saturating_sub(1), self.bwd_last_us - self.bwd_first_us));
+        w.all(&iat5(
+            &self.fwd_iat,
+            fwd_n.saturating_sub(1),
+            self.fwd_last_us - self.start_us,
+        ));
+        w.all(&iat5(
+            &self.bwd_iat,
+            bwd_n.saturating_sub(1),
+            self.bwd_last_us - self.bwd_first_us,
+        ));
         w.put(f64::from(self.fwd_psh));
         w.put(f64::from(self.bwd_psh));
         w.put(f64::from(self.fwd_urg));
