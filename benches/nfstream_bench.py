@@ -11,7 +11,7 @@ benches/bench.sh to read.
 NFStream with n_meters=1 still uses two processes (a meter process that reads
 and aggregates, and this one that receives the flows).
 
-Usage: nfstream_bench.py FILE.pcap [--runs N] [--n-dissections N]
+Usage: nfstream_bench.py FILE.pcap [--runs N] [--n-dissections N] [--packets N]
 """
 
 import argparse
@@ -73,6 +73,12 @@ def main():
         default=20,
         help="nDPI dissection packets per flow (NFStream default 20; 0 disables DPI)",
     )
+    ap.add_argument(
+        "--packets",
+        type=int,
+        default=None,
+        help="packets in the file, when already known (skips counting them)",
+    )
     a = ap.parse_args()
     if a.runs < 1:
         ap.error("--runs must be positive")
@@ -81,7 +87,7 @@ def main():
     except ImportError:
         sys.exit("nfstream_bench: nfstream is not installed (run: bash .ci/setup.sh --bench)")
 
-    file_packets = count_pcap_packets(a.pcap)
+    file_packets = a.packets if a.packets is not None else count_pcap_packets(a.pcap)
     best = None
     for _ in range(a.runs):
         r = run_once(a.pcap, a.n_dissections)

@@ -55,7 +55,7 @@ pub fn java_double(out: &mut String, x: f64) {
 
 /// Appends a feature value of `kind` in the profile's spelling.
 pub fn number(out: &mut String, x: f64, kind: Kind, profile: Profile) {
-    if kind == Kind::Int && x.is_finite() {
+    if kind == Kind::Int && x.is_finite() && x.fract() == 0.0 {
         let _ = write!(out, "{}", x as i64);
     } else if profile.is_compat() {
         java_double(out, x);
