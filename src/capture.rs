@@ -182,7 +182,10 @@ impl PcapFile {
                 let caplen = u64::from(pkt.header.caplen);
                 self.offset += 16 + caplen;
                 let ts = &pkt.header.ts;
-                let ts_us = ts.tv_sec.saturating_mul(1_000_000).saturating_add(ts.tv_usec);
+                let ts_us = ts
+                    .tv_sec
+                    .saturating_mul(1_000_000)
+                    .saturating_add(ts.tv_usec);
                 Ok(Some(Frame {
                     ts_us,
                     data: pkt.data,

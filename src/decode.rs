@@ -87,6 +87,11 @@ impl Addr {
         }
     }
 
+    /// All 16 bytes (IPv4 zero-padded), for hashing.
+    pub fn octets_padded(&self) -> &[u8; 16] {
+        &self.bytes
+    }
+
     /// As a standard library address.
     pub fn to_ip(self) -> std::net::IpAddr {
         if self.v6 {

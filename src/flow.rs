@@ -21,10 +21,9 @@
 use crate::decode::{Addr, PacketMeta, TcpFlags};
 use crate::features::{Direction, FlowRecord, Profile};
 use std::collections::HashMap;
-use std::fmt::Write as _;
 
 /// A direction-neutral flow key: the endpoints in the profile's canonical order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct FlowKey {
     /// First endpoint's address.
     pub a: Addr,
@@ -36,6 +35,25 @@ pub struct FlowKey {
     pub b_port: u16,
     /// IP protocol as the profile reports it.
     pub proto: u8,
+}
+
+impl std::hash::Hash for FlowKey {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        // One write of the packed key instead of one per field.
+        let mut b = [0u8; 37];
+        let (a, rest) = b.split_at_mut(16);
+        let (bb, rest) = rest.split_at_mut(16);
+        a.copy_from_slice(self.a.octets_padded());
+        bb.copy_from_slice(self.b.octets_padded());
+        rest.copy_from_slice(&[
+            self.a_port.to_be_bytes()[0],
+            self.a_port.to_be_bytes()[1],
+            self.b_port.to_be_bytes()[0],
+            self.b_port.to_be_bytes()[1],
+            self.proto,
+        ]);
+        h.write(&b);
+    }
 }
 
 impl FlowKey {
@@ -80,11 +98,13 @@ impl FlowKey {
 
     /// Appends the CICFlowMeter Flow ID, `A-B-portA-portB-proto`.
     pub fn write_flow_id(&self, out: &mut String) {
-        let _ = write!(
-            out,
-            "{}-{}-{}-{}-{}",
-            self.a, self.b, self.a_port, self.b_port, self.proto
-        );
+        crate::output::push_addr(out, self.a);
+        out.push('-');
+        crate::output::push_addr(out, self.b);
+        for n in [self.a_port, self.b_port, u16::from(self.proto)] {
+            out.push('-');
+            crate::output::push_int(out, i64::from(n));
+        }
     }
 
     /// A 64-bit hash that is the same for both directions (for sharding and

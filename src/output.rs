@@ -9,6 +9,7 @@
 //! Input: finished flows with their feature vectors; output: bytes to any
 //! `Write`. One reused line buffer, no per-cell allocation.
 
+use crate::decode::Addr;
 use crate::features::{
     Column, FeatureVector, Kind, Layout, Profile, COLUMNS, FIRST_FEATURE, LABEL,
 };
@@ -32,31 +33,70 @@ pub fn java_double(out: &mut String, x: f64) {
     }
     let a = x.abs();
     if (1e-3..1e7).contains(&a) {
-        // Plain notation with at least one fractional digit.
-        let start = out.len();
-        let _ = write!(out, "{x}");
-        if !out[start..].contains('.') {
+        if x.fract() == 0.0 {
+            // Whole numbers are the common case: skip the float formatter.
+            push_int(out, x as i64);
             out.push_str(".0");
+            return;
         }
+        // Plain notation; a non-integer always has a fractional part.
+        let _ = write!(out, "{x}");
         return;
     }
     // Scientific: d.dddE[-]n with at least one fractional digit.
     let start = out.len();
     let _ = write!(out, "{x:e}");
-    let s = out.split_off(start);
-    let (mantissa, exp) = s.split_once('e').unwrap_or((&s, "0"));
-    out.push_str(mantissa);
-    if !mantissa.contains('.') {
-        out.push_str(".0");
+    let Some(e) = out[start..].find('e').map(|i| start + i) else {
+        return;
+    };
+    let has_point = out[start..e].contains('.');
+    out.replace_range(e..e + 1, if has_point { "E" } else { ".0E" });
+}
+
+/// Appends a decimal integer without going through `core::fmt`.
+pub fn push_int(out: &mut String, v: i64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    let mut n = v.unsigned_abs();
+    loop {
+        i -= 1;
+        if let Some(b) = buf.get_mut(i) {
+            *b = b'0' + (n % 10) as u8;
+        }
+        n /= 10;
+        if n == 0 || i == 0 {
+            break;
+        }
     }
-    out.push('E');
-    out.push_str(exp);
+    if v < 0 {
+        out.push('-');
+    }
+    for &b in buf.get(i..).unwrap_or(&[]) {
+        out.push(char::from(b));
+    }
+}
+
+/// Appends an address: dotted quad for IPv4 (without `core::fmt`), RFC 5952 for IPv6.
+pub fn push_addr(out: &mut String, a: Addr) {
+    match a.octets() {
+        &[b0, b1, b2, b3] => {
+            for (i, b) in [b0, b1, b2, b3].into_iter().enumerate() {
+                if i > 0 {
+                    out.push('.');
+                }
+                push_int(out, i64::from(b));
+            }
+        }
+        _ => {
+            let _ = write!(out, "{a}");
+        }
+    }
 }
 
 /// Appends a feature value of `kind` in the profile's spelling.
 pub fn number(out: &mut String, x: f64, kind: Kind, profile: Profile) {
     if kind == Kind::Int && x.is_finite() && x.fract() == 0.0 {
-        let _ = write!(out, "{}", x as i64);
+        push_int(out, x as i64);
     } else if profile.is_compat() {
         java_double(out, x);
     } else {
@@ -135,21 +175,11 @@ impl<W: Write> CsvWriter<W> {
             let kind = COLUMNS.get(c).map_or(Kind::Text, |col: &Column| col.kind);
             match c {
                 0 => flow.key.write_flow_id(line),
-                1 => {
-                    let _ = write!(line, "{src}");
-                }
-                2 => {
-                    let _ = write!(line, "{src_port}");
-                }
-                3 => {
-                    let _ = write!(line, "{dst}");
-                }
-                4 => {
-                    let _ = write!(line, "{dst_port}");
-                }
-                5 => {
-                    let _ = write!(line, "{}", flow.key.proto);
-                }
+                1 => push_addr(line, src),
+                2 => push_int(line, i64::from(src_port)),
+                3 => push_addr(line, dst),
+                4 => push_int(line, i64::from(dst_port)),
+                5 => push_int(line, i64::from(flow.key.proto)),
                 6 => timestamp(line, flow.record.start_us(), self.profile),
                 _ if c == LABEL => line.push_str(label),
                 _ => {
@@ -190,6 +220,13 @@ mod tests {
         assert_eq!(jd(f64::NAN), "NaN");
         assert_eq!(jd(f64::INFINITY), "Infinity");
         assert_eq!(jd(9999999.0), "9999999.0");
+        assert_eq!(jd(-12.0), "-12.0");
+        assert_eq!(jd(1.5e-7), "1.5E-7");
+        assert_eq!(jd(2e10), "2.0E10");
+        let mut s = String::new();
+        push_int(&mut s, i64::MIN + 1);
+        push_int(&mut s, 0);
+        assert_eq!(s, format!("{}0", i64::MIN + 1));
     }
 
     #[test]

@@ -74,15 +74,16 @@ pub type FeatureVector = [f64; NUM_FEATURES];
 /// never updated it after the first packet, so its bulk columns are always 0).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 struct Bulk {
-    /// Completed bulks: total duration (µs), packets, bytes, count.
+    /// Completed bulks: total duration (µs), bytes, packets, count.
     duration_us: i64,
+    bytes: u64,
     packets: u32,
     count: u32,
-    bytes: u64,
-    /// The candidate bulk in progress.
+    /// The candidate bulk in progress (its bytes matter only until it has
+    /// four packets, so 32 bits are plenty; they saturate).
     start_us: i64,
     last_us: i64,
-    helper_bytes: u64,
+    helper_bytes: u32,
     helper_packets: u32,
 }
 
@@ -96,7 +97,6 @@ impl Bulk {
         if size == 0 {
             return;
         }
-        let size = u64::from(size);
         if self.start_us == 0 || ts.saturating_sub(self.last_us) > 1_000_000 {
             self.start_us = ts;
             self.last_us = ts;
@@ -104,16 +104,16 @@ impl Bulk {
             self.helper_bytes = size;
             return;
         }
-        self.helper_packets += 1;
-        self.helper_bytes += size;
+        self.helper_packets = self.helper_packets.saturating_add(1);
+        self.helper_bytes = self.helper_bytes.saturating_add(size);
         if self.helper_packets == 4 {
             self.count += 1;
             self.packets += 4;
-            self.bytes += self.helper_bytes;
+            self.bytes += u64::from(self.helper_bytes);
             self.duration_us += ts.saturating_sub(self.start_us);
         } else if self.helper_packets > 4 {
             self.packets += 1;
-            self.bytes += size;
+            self.bytes += u64::from(size);
             self.duration_us += ts.saturating_sub(self.last_us);
         }
         self.last_us = ts;
@@ -130,6 +130,10 @@ impl Bulk {
     fn rate(&self) -> f64 {
         ratio(self.bytes as f64, self.duration_us as f64 / 1e6)
     }
+}
+
+fn short(x: u32) -> u16 {
+    u16::try_from(x).unwrap_or(u16::MAX)
 }
 
 fn ratio(a: f64, b: f64) -> f64 {
@@ -149,9 +153,8 @@ pub struct FlowRecord {
     fwd_last_us: i64,
     bwd_first_us: i64,
     bwd_last_us: i64,
+    /// Start of the current active period; it ends at `last_us`.
     active_start_us: i64,
-    active_end_us: i64,
-    subflow_last_us: i64,
     // Counters.
     fwd_packets: u32,
     bwd_packets: u32,
@@ -161,7 +164,8 @@ pub struct FlowRecord {
     bwd_header_bytes: u64,
     first_payload: u32,
     fwd_data_packets: u32,
-    fwd_min_header: u32,
+    /// Smallest forward transport header (at most 60 bytes, so 16 bits).
+    fwd_min_header: u16,
     init_win_fwd: i32,
     init_win_bwd: i32,
     active_n: u32,
@@ -169,10 +173,10 @@ pub struct FlowRecord {
     subflows: u32,
     /// Flag counts, indexed by bit position of the TCP flags byte.
     flag_counts: [u32; 8],
+    /// Forward PSH/URG counts; backward ones are the flag totals minus these
+    /// (`fixed`) or 0 (compat, which counts the first packet only).
     fwd_psh: u32,
-    bwd_psh: u32,
     fwd_urg: u32,
-    bwd_urg: u32,
     // Running statistics; their counts derive from the packet counters.
     fwd_len: RunningStats,
     bwd_len: RunningStats,
@@ -198,8 +202,6 @@ impl FlowRecord {
             bwd_first_us: 0,
             bwd_last_us: 0,
             active_start_us: ts,
-            active_end_us: ts,
-            subflow_last_us: ts,
             fwd_packets: 1,
             bwd_packets: 0,
             fwd_bytes: u64::from(p.payload_len),
@@ -208,7 +210,7 @@ impl FlowRecord {
             bwd_header_bytes: 0,
             first_payload: p.payload_len,
             fwd_data_packets: 0,
-            fwd_min_header: p.header_len,
+            fwd_min_header: short(p.header_len),
             init_win_fwd: p.window,
             init_win_bwd: -1,
             active_n: 0,
@@ -216,9 +218,7 @@ impl FlowRecord {
             subflows: 1,
             flag_counts: [0; 8],
             fwd_psh: u32::from(p.flags.has(TcpFlags::PSH)),
-            bwd_psh: 0,
             fwd_urg: u32::from(p.flags.has(TcpFlags::URG)),
-            bwd_urg: 0,
             fwd_len: RunningStats::new(),
             bwd_len: RunningStats::new(),
             all_len: RunningStats::new(),
@@ -285,18 +285,20 @@ impl FlowRecord {
     /// Closes the active period when the gap since the last packet exceeds
     /// `threshold_us`, recording the active and idle times.
     pub fn update_active_idle(&mut self, now_us: i64, threshold_us: i64) {
-        if now_us.saturating_sub(self.active_end_us) > threshold_us {
-            let active = self.active_end_us.saturating_sub(self.active_start_us);
+        // The active period ends at the last packet: the caller adds the
+        // packet at `now_us` right after this.
+        let end = self.last_us;
+        if now_us.saturating_sub(end) > threshold_us {
+            let active = end.saturating_sub(self.active_start_us);
             if active > 0 {
                 self.active_n += 1;
                 self.active.push(active as f64, u64::from(self.active_n));
             }
             self.idle_n += 1;
-            let idle = now_us.saturating_sub(self.active_end_us);
+            let idle = now_us.saturating_sub(end);
             self.idle.push(idle as f64, u64::from(self.idle_n));
             self.active_start_us = now_us;
         }
-        self.active_end_us = now_us;
     }
 
     /// Adds a packet after the first.
@@ -308,10 +310,9 @@ impl FlowRecord {
         self.all_len.push(len, n_all);
         if !compat {
             self.count_flags(p.flags);
-            if ts.saturating_sub(self.subflow_last_us) > 1_000_000 {
+            if ts.saturating_sub(self.last_us) > 1_000_000 {
                 self.subflows += 1;
             }
-            self.subflow_last_us = ts;
         }
         match dir {
             Direction::Forward => {
@@ -323,7 +324,7 @@ impl FlowRecord {
                 let iat = ts.saturating_sub(self.fwd_last_us) as f64;
                 self.fwd_iat.push(iat, u64::from(self.fwd_packets - 1));
                 self.fwd_last_us = ts;
-                self.fwd_min_header = self.fwd_min_header.min(p.header_len);
+                self.fwd_min_header = self.fwd_min_header.min(short(p.header_len));
                 if !compat {
                     self.fwd_psh += u32::from(p.flags.has(TcpFlags::PSH));
                     self.fwd_urg += u32::from(p.flags.has(TcpFlags::URG));
@@ -347,8 +348,6 @@ impl FlowRecord {
                 }
                 self.bwd_last_us = ts;
                 if !compat {
-                    self.bwd_psh += u32::from(p.flags.has(TcpFlags::PSH));
-                    self.bwd_urg += u32::from(p.flags.has(TcpFlags::URG));
                     self.bwd_bulk.push(ts, p.payload_len, self.fwd_bulk.last_us);
                 }
             }
@@ -364,12 +363,12 @@ impl FlowRecord {
         if self.profile.is_compat() {
             return;
         }
-        let active = self.active_end_us.saturating_sub(self.active_start_us);
+        let active = self.last_us.saturating_sub(self.active_start_us);
         if active > 0 {
             self.active_n += 1;
             self.active.push(active as f64, u64::from(self.active_n));
         }
-        self.active_start_us = self.active_end_us;
+        self.active_start_us = self.last_us;
     }
 
     /// The 76 numeric features, in catalogue order.
@@ -526,10 +525,17 @@ impl FlowRecord {
             bwd_n.saturating_sub(1),
             self.bwd_last_us - self.bwd_first_us,
         ));
+        let bwd_only = |total: u8, fwd: u32| {
+            if compat {
+                0.0
+            } else {
+                flag(total) - f64::from(fwd)
+            }
+        };
         w.put(f64::from(self.fwd_psh));
-        w.put(f64::from(self.bwd_psh));
+        w.put(bwd_only(TcpFlags::PSH, self.fwd_psh));
         w.put(f64::from(self.fwd_urg));
-        w.put(f64::from(self.bwd_urg));
+        w.put(bwd_only(TcpFlags::URG, self.fwd_urg));
         w.put(self.fwd_header_bytes as f64);
         w.put(self.bwd_header_bytes as f64);
         w.put(per_sec_or_zero(fwd_n as f64));
@@ -582,5 +588,15 @@ impl Writer<'_> {
         for &x in xs {
             self.put(x);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn per_flow_state_fits_in_512_bytes() {
+        let size = std::mem::size_of::<super::FlowRecord>();
+        println!("FlowRecord: {size} bytes");
+        assert!(size <= 512, "{size}");
     }
 }
