@@ -7,6 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PKGS=(libpcap-dev pkg-config zstd)
+# The benchmark's NFStream venv needs the stdlib venv module (Debian splits it out).
+[ "${1:-}" = "--bench" ] && APT_PKGS+=(python3-venv)
 
 missing=()
 for p in "${APT_PKGS[@]}"; do
