@@ -208,9 +208,15 @@ struct Entry {
 }
 
 /// The flow table of one worker.
+///
+/// Records live in a slab (`slots`, reused through `free`) and the hash map
+/// holds only slot numbers, so growing the map or ending a flow never moves a
+/// 512-byte record.
 pub struct FlowTable {
     cfg: FlowConfig,
-    flows: HashMap<FlowKey, Entry>,
+    index: HashMap<FlowKey, u32>,
+    slots: Vec<Option<Entry>>,
+    free: Vec<u32>,
     clock_us: i64,
     stats: FlowStats,
 }
@@ -220,7 +226,9 @@ impl FlowTable {
     pub fn new(cfg: FlowConfig) -> Self {
         Self {
             cfg,
-            flows: HashMap::with_capacity(1024),
+            index: HashMap::with_capacity(1024),
+            slots: Vec::with_capacity(1024),
+            free: Vec::new(),
             clock_us: i64::MIN,
             stats: FlowStats::default(),
         }
@@ -233,12 +241,40 @@ impl FlowTable {
 
     /// Flows currently open.
     pub fn len(&self) -> usize {
-        self.flows.len()
+        self.index.len()
     }
 
     /// True when no flow is open.
     pub fn is_empty(&self) -> bool {
-        self.flows.is_empty()
+        self.index.is_empty()
+    }
+
+    fn slot(&mut self, i: u32) -> Option<&mut Entry> {
+        self.slots.get_mut(i as usize).and_then(Option::as_mut)
+    }
+
+    /// Removes a flow from the table and returns its entry.
+    fn remove(&mut self, key: &FlowKey) -> Option<Entry> {
+        let i = self.index.remove(key)?;
+        let e = self.slots.get_mut(i as usize).and_then(Option::take);
+        self.free.push(i);
+        e
+    }
+
+    fn insert(&mut self, key: FlowKey, e: Entry) {
+        let i = match self.free.pop() {
+            Some(i) => {
+                if let Some(slot) = self.slots.get_mut(i as usize) {
+                    *slot = Some(e);
+                }
+                i
+            }
+            None => {
+                self.slots.push(Some(e));
+                (self.slots.len() - 1) as u32
+            }
+        };
+        self.index.insert(key, i);
     }
 
     fn emit(
@@ -279,7 +315,7 @@ impl FlowTable {
             self.emit(key, entry, EndReason::Rst, out);
             return;
         }
-        self.flows.insert(key, entry);
+        self.insert(key, entry);
     }
 
     /// Adds one packet; flows it ends are passed to `out`.
@@ -291,13 +327,16 @@ impl FlowTable {
             p.ts_us = self.clock_us;
         }
         let (key, pkt_src_is_a) = FlowKey::of(&p, self.cfg.profile);
-        let Some(entry) = self.flows.get_mut(&key) else {
+        let Some(i) = self.index.get(&key).copied() else {
             self.open(key, &p, pkt_src_is_a, out);
             return;
         };
-        if p.ts_us.saturating_sub(entry.record.start_us()) > self.cfg.flow_timeout_us {
+        let (flow_timeout_us, activity_timeout_us) =
+            (self.cfg.flow_timeout_us, self.cfg.activity_timeout_us);
+        let Some(entry) = self.slot(i) else { return };
+        if p.ts_us.saturating_sub(entry.record.start_us()) > flow_timeout_us {
             let old_src_is_a = entry.src_is_a;
-            if let Some(old) = self.flows.remove(&key) {
+            if let Some(old) = self.remove(&key) {
                 self.emit(key, old, EndReason::FlowTimeout, out);
             }
             // era: the new flow keeps the old flow's source and destination.
@@ -325,14 +364,14 @@ impl FlowTable {
             } else {
                 entry
                     .record
-                    .update_active_idle(p.ts_us, self.cfg.activity_timeout_us);
+                    .update_active_idle(p.ts_us, activity_timeout_us);
                 entry.record.add(&p, dir);
                 None
             }
         } else {
             entry
                 .record
-                .update_active_idle(p.ts_us, self.cfg.activity_timeout_us);
+                .update_active_idle(p.ts_us, activity_timeout_us);
             entry.record.add(&p, dir);
             let both_fins = entry.fins == 3;
             if p.flags.has(TcpFlags::FIN) {
@@ -347,7 +386,7 @@ impl FlowTable {
             }
         };
         if let Some(reason) = end {
-            if let Some(done) = self.flows.remove(&key) {
+            if let Some(done) = self.remove(&key) {
                 self.emit(key, done, reason, out);
             }
         }
@@ -357,14 +396,20 @@ impl FlowTable {
     /// capture's wall-clock tick, or a periodic sweep of packet time).
     pub fn sweep(&mut self, now_us: i64, out: &mut impl FnMut(FinishedFlow)) {
         let timeout = self.cfg.flow_timeout_us;
+        let slots = &self.slots;
         let expired: Vec<FlowKey> = self
-            .flows
+            .index
             .iter()
-            .filter(|(_, e)| now_us.saturating_sub(e.record.start_us()) > timeout)
+            .filter(|(_, &i)| {
+                slots
+                    .get(i as usize)
+                    .and_then(Option::as_ref)
+                    .is_some_and(|e| now_us.saturating_sub(e.record.start_us()) > timeout)
+            })
             .map(|(k, _)| *k)
             .collect();
         for key in expired {
-            if let Some(e) = self.flows.remove(&key) {
+            if let Some(e) = self.remove(&key) {
                 self.emit(key, e, EndReason::FlowTimeout, out);
             }
         }
@@ -372,10 +417,25 @@ impl FlowTable {
 
     /// Ends every open flow (end of input), oldest first.
     pub fn drain(&mut self, out: &mut impl FnMut(FinishedFlow)) {
-        let mut open: Vec<(FlowKey, Entry)> = self.flows.drain().collect();
-        open.sort_by(|(ka, a), (kb, b)| (a.record.start_us(), ka).cmp(&(b.record.start_us(), kb)));
-        for (key, e) in open {
-            self.emit(key, e, EndReason::EndOfInput, out);
+        // Sort small (start, key, slot) tuples, never the records themselves.
+        let slots = &self.slots;
+        let mut open: Vec<(i64, FlowKey, u32)> = self
+            .index
+            .drain()
+            .filter_map(|(k, i)| {
+                slots
+                    .get(i as usize)?
+                    .as_ref()
+                    .map(|e| (e.record.start_us(), k, i))
+            })
+            .collect();
+        open.sort_unstable();
+        for (_, key, i) in open {
+            if let Some(e) = self.slots.get_mut(i as usize).and_then(Option::take) {
+                self.emit(key, e, EndReason::EndOfInput, out);
+            }
         }
+        self.slots.clear();
+        self.free.clear();
     }
 }

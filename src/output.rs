@@ -55,24 +55,25 @@ pub fn java_double(out: &mut String, x: f64) {
 
 /// Appends a decimal integer without going through `core::fmt`.
 pub fn push_int(out: &mut String, v: i64) {
+    if (0..10).contains(&v) {
+        out.push(char::from(b'0' + v as u8));
+        return;
+    }
     let mut buf = [0u8; 20];
     let mut i = buf.len();
     let mut n = v.unsigned_abs();
-    loop {
+    while n > 0 && i > 0 {
         i -= 1;
         if let Some(b) = buf.get_mut(i) {
             *b = b'0' + (n % 10) as u8;
         }
         n /= 10;
-        if n == 0 || i == 0 {
-            break;
-        }
     }
     if v < 0 {
         out.push('-');
     }
-    for &b in buf.get(i..).unwrap_or(&[]) {
-        out.push(char::from(b));
+    if let Some(Ok(digits)) = buf.get(i..).map(std::str::from_utf8) {
+        out.push_str(digits);
     }
 }
 
