@@ -106,15 +106,6 @@ impl FlowKey {
             crate::output::push_int(out, i64::from(n));
         }
     }
-
-    /// A 64-bit hash that is the same for both directions (for sharding and
-    /// for EVE `flow_id`).
-    pub fn symmetric_hash(&self) -> u64 {
-        use std::hash::{DefaultHasher, Hash, Hasher};
-        let mut h = DefaultHasher::new();
-        self.hash(&mut h);
-        h.finish()
-    }
 }
 
 /// Why a flow ended.

@@ -45,6 +45,23 @@ fn f(v: &FeatureVector, name: &str) -> f64 {
     v[i - FIRST_FEATURE]
 }
 
+/// The eight flag-count columns, FIN to ECE, as labelled.
+fn flag_columns(v: &FeatureVector) -> Vec<f64> {
+    [
+        "FIN Flag Cnt",
+        "SYN Flag Cnt",
+        "RST Flag Cnt",
+        "PSH Flag Cnt",
+        "ACK Flag Cnt",
+        "URG Flag Cnt",
+        "CWR Flag Count",
+        "ECE Flag Cnt",
+    ]
+    .iter()
+    .map(|n| f(v, n))
+    .collect()
+}
+
 const SYN: u8 = TcpFlags::SYN;
 const ACK: u8 = TcpFlags::ACK;
 const PSH: u8 = TcpFlags::PSH;
@@ -98,20 +115,7 @@ fn worked_example_cic2018() {
     assert_eq!(f(&v, "Pkt Size Avg"), 75.0);
     // era: only the first packet's flags count, and the HashMap order puts the
     // SYN count under "PSH Flag Cnt".
-    let flags: Vec<f64> = [
-        "FIN Flag Cnt",
-        "SYN Flag Cnt",
-        "RST Flag Cnt",
-        "PSH Flag Cnt",
-        "ACK Flag Cnt",
-        "URG Flag Cnt",
-        "CWE Flag Count",
-        "ECE Flag Cnt",
-    ]
-    .iter()
-    .map(|n| f(&v, n))
-    .collect();
-    assert_eq!(flags, [0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0]);
+    assert_eq!(flag_columns(&v), [0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0]);
     assert_eq!(f(&v, "Down/Up Ratio"), 1.0);
     assert_eq!(
         (f(&v, "Subflow Fwd Pkts"), f(&v, "Subflow Bwd Byts")),
@@ -137,20 +141,7 @@ fn worked_example_fixed() {
     let v = flows[0].record.features();
     // [0, 0, 100, 200]: mean 75.
     assert_eq!(f(&v, "Pkt Len Mean"), 75.0);
-    let flags: Vec<f64> = [
-        "FIN Flag Cnt",
-        "SYN Flag Cnt",
-        "RST Flag Cnt",
-        "PSH Flag Cnt",
-        "ACK Flag Cnt",
-        "URG Flag Cnt",
-        "CWR Flag Count",
-        "ECE Flag Cnt",
-    ]
-    .iter()
-    .map(|n| f(&v, n))
-    .collect();
-    assert_eq!(flags, [0.0, 2.0, 0.0, 1.0, 3.0, 0.0, 0.0, 0.0]);
+    assert_eq!(flag_columns(&v), [0.0, 2.0, 0.0, 1.0, 3.0, 0.0, 0.0, 0.0]);
     assert_eq!(f(&v, "Fwd PSH Flags"), 1.0);
     assert_eq!(f(&v, "Init Bwd Win Byts"), 65160.0);
     assert_eq!(f(&v, "Fwd Act Data Pkts"), 1.0);
