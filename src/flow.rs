@@ -289,6 +289,20 @@ impl FlowTable {
         });
     }
 
+    fn new_entry(&mut self, p: &PacketMeta, src_is_a: bool) -> Entry {
+        self.stats.started += 1;
+        Entry {
+            record: FlowRecord::new(p, self.cfg.profile),
+            src_is_a,
+            fins: 0,
+        }
+    }
+
+    /// True when a flow's first packet already ends it (`fixed`: a lone RST).
+    fn ends_at_once(&self, p: &PacketMeta) -> bool {
+        !self.cfg.profile.is_compat() && p.flags.has(TcpFlags::RST)
+    }
+
     fn open(
         &mut self,
         key: FlowKey,
@@ -296,13 +310,8 @@ impl FlowTable {
         src_is_a: bool,
         out: &mut impl FnMut(FinishedFlow),
     ) {
-        self.stats.started += 1;
-        let entry = Entry {
-            record: FlowRecord::new(p, self.cfg.profile),
-            src_is_a,
-            fins: 0,
-        };
-        if !self.cfg.profile.is_compat() && p.flags.has(TcpFlags::RST) {
+        let entry = self.new_entry(p, src_is_a);
+        if self.ends_at_once(p) {
             self.emit(key, entry, EndReason::Rst, out);
             return;
         }
@@ -326,13 +335,19 @@ impl FlowTable {
             (self.cfg.flow_timeout_us, self.cfg.activity_timeout_us);
         let Some(entry) = self.slot(i) else { return };
         if p.ts_us.saturating_sub(entry.record.start_us()) > flow_timeout_us {
-            let old_src_is_a = entry.src_is_a;
-            if let Some(old) = self.remove(&key) {
-                self.emit(key, old, EndReason::FlowTimeout, out);
-            }
             // era: the new flow keeps the old flow's source and destination.
-            let src_is_a = if compat { old_src_is_a } else { pkt_src_is_a };
-            self.open(key, &p, src_is_a, out);
+            let src_is_a = if compat { entry.src_is_a } else { pkt_src_is_a };
+            let fresh = self.new_entry(&p, src_is_a);
+            let ends_at_once = self.ends_at_once(&p);
+            // The new flow takes the old one's slot: the index is not touched.
+            let Some(slot) = self.slot(i) else { return };
+            let old = std::mem::replace(slot, fresh);
+            self.emit(key, old, EndReason::FlowTimeout, out);
+            if ends_at_once {
+                if let Some(done) = self.remove(&key) {
+                    self.emit(key, done, EndReason::Rst, out);
+                }
+            }
             return;
         }
         let dir = if compat {
@@ -348,24 +363,19 @@ impl FlowTable {
         } else {
             Direction::Backward
         };
-        let end = if compat {
-            if p.flags.has(TcpFlags::FIN) {
-                entry.record.add(&p, dir);
-                Some(EndReason::Fin)
-            } else {
-                entry
-                    .record
-                    .update_active_idle(p.ts_us, activity_timeout_us);
-                entry.record.add(&p, dir);
-                None
-            }
-        } else {
+        let fin = p.flags.has(TcpFlags::FIN);
+        // era: the FIN packet that ends a flow skips the active/idle update.
+        if !(compat && fin) {
             entry
                 .record
                 .update_active_idle(p.ts_us, activity_timeout_us);
-            entry.record.add(&p, dir);
+        }
+        entry.record.add(&p, dir);
+        let end = if compat {
+            fin.then_some(EndReason::Fin)
+        } else {
             let both_fins = entry.fins == 3;
-            if p.flags.has(TcpFlags::FIN) {
+            if fin {
                 entry.fins |= if dir == Direction::Forward { 1 } else { 2 };
             }
             if p.flags.has(TcpFlags::RST) {

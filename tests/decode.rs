@@ -202,3 +202,11 @@ fn ethernet_padding_counts_only_when_asked() {
     let m = decode(&frame(&padded), LinkType::Ethernet, count).expect("decodes");
     assert_eq!(m.payload_len, 6);
 }
+
+#[test]
+fn skip_reasons_are_listed_in_declaration_order() {
+    // The pipeline counts skips in an array indexed by the reason.
+    for (i, r) in SkipReason::ALL.iter().enumerate() {
+        assert_eq!(*r as usize, i, "{r:?}");
+    }
+}
