@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Installs what flowsentinel needs on a fresh Debian 12 machine, idempotently:
-# the C libraries the `pcap` crate links against, zstd for the compressed lab
-# captures, and (with --bench) a project venv holding NFStream for the
-# comparison benchmark. Safe to run again: it only installs what is missing.
+# - apt: the C libraries the `pcap` crate links against, zstd for the
+#   compressed lab captures, python3-venv, and rsyslog (the syslog tests start
+#   their own private daemon; the system service is left alone);
+# - the project venv .venv with models/requirements.txt: ONNX Runtime's shared
+#   library (loaded at run time) and the model-building tools;
+# - with --bench, NFStream into the same venv for the comparison benchmark.
+# Safe to run again: it only installs what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PKGS=(libpcap-dev pkg-config zstd)
-# The benchmark's NFStream venv needs the stdlib venv module (Debian splits it out).
-[ "${1:-}" = "--bench" ] && APT_PKGS+=(python3-venv)
+APT_PKGS=(libpcap-dev pkg-config zstd python3-venv rsyslog)
 
 missing=()
 for p in "${APT_PKGS[@]}"; do
@@ -20,14 +22,26 @@ if [ ${#missing[@]} -gt 0 ]; then
   [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -qq
+  # policy-rc.d 101: never start the system rsyslog service from the install.
+  made_policy=0
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    $SUDO sh -c 'printf "#!/bin/sh\nexit 101\n" > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d'
+    made_policy=1
+  fi
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  if [ "$made_policy" = 1 ]; then $SUDO rm -f /usr/sbin/policy-rc.d; fi
+fi
+
+VENV=.venv
+[ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+if ! "$VENV/bin/python" -c "import onnxruntime, onnx, skl2onnx, sklearn" 2>/dev/null; then
+  echo "setup: installing models/requirements.txt into $VENV" >&2
+  "$VENV/bin/pip" install -q --disable-pip-version-check -r models/requirements.txt
 fi
 
 if [ "${1:-}" = "--bench" ]; then
-  VENV=.venv
-  [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
   if ! "$VENV/bin/python" -c "import nfstream" 2>/dev/null; then
-    echo "setup: installing nfstream into $VENV" >&2
-    "$VENV/bin/pip" install -q -r benches/requirements.txt
+    echo "setup: installing benches/requirements.txt into $VENV" >&2
+    "$VENV/bin/pip" install -q --disable-pip-version-check -r benches/requirements.txt
   fi
 fi
