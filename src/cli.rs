@@ -3,7 +3,8 @@
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
-/// flowsentinel: CICFlowMeter-exact flow features from packet captures.
+/// flowsentinel: CICFlowMeter-exact flow features from packet captures,
+/// scored by ONNX models, with alerts as EVE JSON and syslog.
 #[derive(Debug, Parser)]
 #[command(name = "flowsentinel", version, about)]
 pub struct Cli {
@@ -17,6 +18,95 @@ pub struct Cli {
 pub enum Command {
     /// Compute CICFlowMeter flow features from pcap/pcapng files into a CSV.
     Extract(ExtractArgs),
+    /// Offline IDS: score every flow of pcap/pcapng files with a model and write alerts.
+    Replay(ReplayArgs),
+    /// Model bundles.
+    #[command(subcommand)]
+    Model(ModelCommand),
+}
+
+/// `flowsentinel model ...`.
+#[derive(Debug, Subcommand)]
+pub enum ModelCommand {
+    /// Validate a bundle, print what it expects, and optionally score a flow CSV.
+    Check(CheckArgs),
+}
+
+/// `flowsentinel model check`.
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    /// The bundle directory (model.onnx + model.json).
+    #[arg(value_name = "DIR")]
+    pub model: PathBuf,
+    /// A flow CSV to score (CIC-IDS2017, CSE-CIC-IDS2018 or CICFlowMeter header).
+    #[arg(long, value_name = "FLOWS.csv")]
+    pub csv: Option<PathBuf>,
+    /// Write `label,score[,per-class probabilities]` per CSV row here (`-`: stdout).
+    #[arg(long, value_name = "OUT.csv|-", requires = "csv")]
+    pub scores: Option<PathBuf>,
+    /// Execution provider: cpu, cuda, cuda:N or auto.
+    #[arg(long, value_name = "DEVICE", default_value = "cpu")]
+    pub device: String,
+    /// The ONNX Runtime shared library (default: ORT_DYLIB_PATH, the project venv, the system).
+    #[arg(long, value_name = "LIB")]
+    pub onnxruntime: Option<PathBuf>,
+}
+
+/// `flowsentinel replay`. Every option can also be set in the `--config` file
+/// (same names, with `_` for `-`); the command line wins.
+#[derive(Debug, clap::Args)]
+pub struct ReplayArgs {
+    /// Capture files (pcap or pcapng), read in order as one capture.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// TOML config file.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The model bundle directory [default: models/default].
+    #[arg(long, value_name = "DIR")]
+    pub model: Option<PathBuf>,
+    /// Alerts as EVE JSON lines to this file, or `-` for standard output [default: -].
+    #[arg(long, value_name = "PATH|-")]
+    pub alerts: Option<PathBuf>,
+    /// Also log every scored flow (event_type "flow") to the alerts output.
+    #[arg(long = "flow-events")]
+    pub flow_events: bool,
+    /// Write every flow as CICFlowMeter CSV, with the model's label and score appended.
+    #[arg(long = "flows-csv", value_name = "PATH")]
+    pub flows_csv: Option<PathBuf>,
+    /// Attack episodes CSV that fills the flow CSV's Label column.
+    #[arg(long, value_name = "EPISODES.csv")]
+    pub labels: Option<PathBuf>,
+    /// Send alerts to syslog: unix:PATH, udp:HOST:PORT or tcp:HOST:PORT.
+    #[arg(long, value_name = "TARGET")]
+    pub syslog: Option<String>,
+    /// Syslog message format: 5424 or 3164 [default: 5424].
+    #[arg(long = "syslog-format", value_name = "FORMAT")]
+    pub syslog_format: Option<String>,
+    /// Flow workers (flow-table shards) [default: 2].
+    #[arg(long, value_name = "N")]
+    pub workers: Option<usize>,
+    /// Inference batch size B: a batch runs at B flows... [default: 256].
+    #[arg(long = "batch-size", value_name = "B")]
+    pub batch_size: Option<usize>,
+    /// ...or T milliseconds after its first flow arrived [default: 50].
+    #[arg(long = "batch-timeout-ms", value_name = "T")]
+    pub batch_timeout_ms: Option<u64>,
+    /// Execution provider: cpu, cuda, cuda:N or auto [default: cpu].
+    #[arg(long, value_name = "DEVICE")]
+    pub device: Option<String>,
+    /// The ONNX Runtime shared library (default: ORT_DYLIB_PATH, the project venv, the system).
+    #[arg(long, value_name = "LIB")]
+    pub onnxruntime: Option<PathBuf>,
+    /// Flow timeout in seconds [default: 120].
+    #[arg(long = "flow-timeout", value_name = "SECONDS")]
+    pub flow_timeout: Option<f64>,
+    /// Activity timeout in seconds [default: 5].
+    #[arg(long = "activity-timeout", value_name = "SECONDS")]
+    pub activity_timeout: Option<f64>,
+    /// No progress bar and no summary.
+    #[arg(short, long)]
+    pub quiet: bool,
 }
 
 /// Feature profile on the command line.

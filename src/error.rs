@@ -2,6 +2,8 @@
 //! input files that are refused; 1 for a run that finished with bad input.
 
 use crate::capture::CaptureError;
+use crate::flowcsv::CsvError;
+use crate::infer::InferError;
 use crate::labels::LabelsError;
 use std::fmt;
 use std::path::PathBuf;
@@ -22,6 +24,19 @@ pub enum Error {
     },
     /// A bad option value.
     Usage(String),
+    /// The config file was refused.
+    Config {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The model bundle or ONNX Runtime was refused, or inference failed.
+    Infer(InferError),
+    /// A flow CSV was refused.
+    Csv(CsvError),
+    /// A pipeline thread died (a bug).
+    Internal(String),
 }
 
 impl Error {
@@ -30,6 +45,7 @@ impl Error {
         match self {
             Error::Capture(e) if !e.is_fatal() => 1,
             Error::Output { .. } => 1,
+            Error::Infer(InferError::Run(_)) | Error::Internal(_) => 1,
             _ => 2,
         }
     }
@@ -42,6 +58,10 @@ impl fmt::Display for Error {
             Error::Labels(e) => e.fmt(f),
             Error::Output { path, source } => write!(f, "{}: {source}", path.display()),
             Error::Usage(m) => f.write_str(m),
+            Error::Config { path, reason } => write!(f, "{}: {reason}", path.display()),
+            Error::Infer(e) => e.fmt(f),
+            Error::Csv(e) => e.fmt(f),
+            Error::Internal(m) => write!(f, "internal error: {m}"),
         }
     }
 }
@@ -57,5 +77,17 @@ impl From<CaptureError> for Error {
 impl From<LabelsError> for Error {
     fn from(e: LabelsError) -> Self {
         Error::Labels(e)
+    }
+}
+
+impl From<InferError> for Error {
+    fn from(e: InferError) -> Self {
+        Error::Infer(e)
+    }
+}
+
+impl From<CsvError> for Error {
+    fn from(e: CsvError) -> Self {
+        Error::Csv(e)
     }
 }

@@ -6,21 +6,15 @@
 mod cli;
 
 use clap::Parser;
-use cli::{Cli, Command, ExtractArgs, PaddingArg, ProfileArg};
+use cli::{CheckArgs, Cli, Command, ExtractArgs, ModelCommand, PaddingArg, ProfileArg, ReplayArgs};
+use flowsentinel::config::{seconds_to_us, ReplaySettings};
 use flowsentinel::features::Profile;
 use flowsentinel::flow::FlowConfig;
+use flowsentinel::pipeline::check::{check, CheckConfig};
+use flowsentinel::pipeline::replay::replay;
 use flowsentinel::pipeline::{extract, ExtractConfig, Padding};
 use flowsentinel::Error;
 use std::process::ExitCode;
-
-fn seconds_to_us(name: &str, s: f64) -> Result<i64, Error> {
-    if !s.is_finite() || s <= 0.0 || s > 1e9 {
-        return Err(Error::Usage(format!(
-            "--{name}: expected a positive number of seconds, got {s}"
-        )));
-    }
-    Ok((s * 1e6).round() as i64)
-}
 
 fn extract_config(a: ExtractArgs) -> Result<ExtractConfig, Error> {
     let profile = match a.profile {
@@ -48,8 +42,65 @@ fn extract_config(a: ExtractArgs) -> Result<ExtractConfig, Error> {
     })
 }
 
+fn replay_settings(a: &ReplayArgs) -> ReplaySettings {
+    ReplaySettings {
+        model: a.model.clone(),
+        alerts: a.alerts.clone(),
+        flow_events: a.flow_events.then_some(true),
+        flows_csv: a.flows_csv.clone(),
+        labels: a.labels.clone(),
+        syslog: a.syslog.clone(),
+        syslog_format: a.syslog_format.clone(),
+        workers: a.workers,
+        batch_size: a.batch_size,
+        batch_timeout_ms: a.batch_timeout_ms,
+        device: a.device.clone(),
+        onnxruntime: a.onnxruntime.clone(),
+        flow_timeout: a.flow_timeout,
+        activity_timeout: a.activity_timeout,
+    }
+}
+
 fn run(cli: Cli) -> Result<ExitCode, Error> {
     match cli.command {
+        Command::Replay(args) => {
+            let from_file = match &args.config {
+                Some(p) => ReplaySettings::load(p)?,
+                None => ReplaySettings::default(),
+            };
+            let settings = from_file.overlay(replay_settings(&args));
+            let cfg = settings.build(args.files, !args.quiet)?;
+            let summary = replay(&cfg)?;
+            if !args.quiet {
+                eprint!("{}", summary.render());
+            }
+            Ok(if summary.truncated.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        Command::Model(ModelCommand::Check(a)) => {
+            let CheckArgs {
+                model,
+                csv,
+                scores,
+                device,
+                onnxruntime,
+            } = a;
+            let device = device
+                .parse()
+                .map_err(|e| Error::Usage(format!("--device: {e}")))?;
+            let cfg = CheckConfig {
+                model,
+                device,
+                onnxruntime,
+                csv,
+                scores,
+            };
+            check(&cfg, &mut std::io::stdout().lock())?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Extract(args) => {
             let quiet = args.quiet;
             let cfg = extract_config(args)?;

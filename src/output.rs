@@ -106,7 +106,8 @@ pub fn number(out: &mut String, x: f64, kind: Kind, profile: Profile) {
 }
 
 /// Civil date (year, month, day) of a day count since 1970-01-01.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
+/// (year, month, day) of a day count since 1970-01-01 (proleptic Gregorian).
+pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);
@@ -148,8 +149,23 @@ pub struct CsvWriter<W: Write> {
 
 impl<W: Write> CsvWriter<W> {
     /// Starts a CSV: writes the header of `layout`.
-    pub fn new(mut out: W, layout: Layout, profile: Profile) -> io::Result<Self> {
+    pub fn new(out: W, layout: Layout, profile: Profile) -> io::Result<Self> {
+        Self::with_extra_columns(out, layout, profile, &[])
+    }
+
+    /// Starts a CSV whose rows end with `extra` columns after the layout's
+    /// (their values are passed to [`CsvWriter::write_with`]).
+    pub fn with_extra_columns(
+        mut out: W,
+        layout: Layout,
+        profile: Profile,
+        extra: &[&str],
+    ) -> io::Result<Self> {
         out.write_all(layout.header().as_bytes())?;
+        for name in extra {
+            out.write_all(b",")?;
+            out.write_all(name.as_bytes())?;
+        }
         out.write_all(b"\n")?;
         Ok(Self {
             out,
@@ -165,6 +181,17 @@ impl<W: Write> CsvWriter<W> {
         flow: &FinishedFlow,
         features: &FeatureVector,
         label: &str,
+    ) -> io::Result<()> {
+        self.write_with(flow, features, label, &[])
+    }
+
+    /// Writes one flow, then the extra columns' values.
+    pub fn write_with(
+        &mut self,
+        flow: &FinishedFlow,
+        features: &FeatureVector,
+        label: &str,
+        extra: &[&str],
     ) -> io::Result<()> {
         let line = &mut self.line;
         line.clear();
@@ -188,6 +215,10 @@ impl<W: Write> CsvWriter<W> {
                     number(line, x, kind, self.profile);
                 }
             }
+        }
+        for v in extra {
+            line.push(',');
+            line.push_str(v);
         }
         line.push('\n');
         self.out.write_all(line.as_bytes())

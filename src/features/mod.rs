@@ -14,7 +14,7 @@
 //!   listed in the README's "Profiles" section.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
-mod catalogue;
+pub mod catalogue;
 mod stats;
 
 pub use catalogue::{lookup, Column, Kind, Layout, COLUMNS, FIRST_FEATURE, LABEL, NUM_FEATURES};

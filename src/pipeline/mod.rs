@@ -2,6 +2,9 @@
 //! capture → decode → flow table → features → CSV, with no per-packet
 //! allocation and counters for everything that does not become a flow.
 
+pub mod check;
+pub mod replay;
+
 use crate::capture::{CaptureError, PcapFile};
 use crate::decode::{decode, DecodeRules, SkipReason};
 use crate::error::Error;
@@ -214,17 +217,17 @@ pub fn extract(cfg: &ExtractConfig) -> Result<Summary, Error> {
 }
 
 /// A one-line progress display on a terminal.
-struct Progress {
+pub(crate) struct Progress {
     on: bool,
     last: Option<Instant>,
 }
 
 impl Progress {
-    fn new(on: bool) -> Self {
+    pub(crate) fn new(on: bool) -> Self {
         Self { on, last: None }
     }
 
-    fn show(&mut self, i: usize, n: usize, file: &PcapFile, packets: u64, t0: Instant) {
+    pub(crate) fn show(&mut self, i: usize, n: usize, file: &PcapFile, packets: u64, t0: Instant) {
         if !self.on
             || self
                 .last
@@ -251,7 +254,7 @@ impl Progress {
         );
     }
 
-    fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         if self.on && self.last.is_some() {
             eprint!("\r\x1b[2K");
         }

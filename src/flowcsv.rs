@@ -1,0 +1,201 @@
+//! Reading flow CSVs back: CICFlowMeter CSVs in any of the three header
+//! spellings (CIC-IDS2017 with its leading spaces, CSE-CIC-IDS2018, master),
+//! tool or machine-learning layout, into [`FlowRow`]s for scoring.
+//!
+//! Input: a CSV file. Output: rows in file order. A malformed line refuses the
+//! file with its line number and column; columns the model needs but the file
+//! lacks are refused up front.
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+use crate::decode::Addr;
+use crate::features::catalogue::{lookup, FIRST_FEATURE, NUM_FEATURES};
+use crate::infer::bundle::Input;
+use crate::infer::FlowRow;
+use std::io::BufRead;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+/// A flow CSV that cannot be read.
+#[derive(Debug)]
+pub struct CsvError {
+    /// The file.
+    pub path: PathBuf,
+    /// 1-based line, when the problem is on one line.
+    pub line: Option<usize>,
+    /// What is wrong.
+    pub reason: String,
+}
+
+impl std::fmt::Display for CsvError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.line {
+            Some(n) => write!(f, "{}:{n}: {}", self.path.display(), self.reason),
+            None => write!(f, "{}: {}", self.path.display(), self.reason),
+        }
+    }
+}
+
+impl std::error::Error for CsvError {}
+
+/// Where a CSV column goes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Slot {
+    Feature(usize),
+    SrcIp,
+    SrcPort,
+    DstIp,
+    DstPort,
+    Protocol,
+    Ignored,
+}
+
+/// Reads every row of `path`. `needs` are the model's inputs; a sequence
+/// model grouped by source also needs the source IP (`need_src_ip`).
+pub fn read(path: &Path, needs: &[Input], need_src_ip: bool) -> Result<Vec<FlowRow>, CsvError> {
+    let err = |line: Option<usize>, reason: String| CsvError {
+        path: path.to_path_buf(),
+        line,
+        reason,
+    };
+    let file = std::fs::File::open(path).map_err(|e| err(None, format!("cannot open: {e}")))?;
+    let mut lines = std::io::BufReader::new(file).lines();
+    let header = match lines.next() {
+        Some(Ok(h)) => h,
+        Some(Err(e)) => return Err(err(Some(1), format!("cannot read: {e}"))),
+        None => return Err(err(None, "empty file (expected a CSV header)".into())),
+    };
+    let header = header.trim_start_matches('\u{feff}');
+    let mut slots = Vec::new();
+    let mut seen = [false; FIRST_FEATURE + NUM_FEATURES];
+    for name in header.split(',') {
+        let slot = match lookup(name.trim()) {
+            Some(c) if seen.get(c).copied().unwrap_or(true) => Slot::Ignored,
+            Some(c) => {
+                if let Some(s) = seen.get_mut(c) {
+                    *s = true;
+                }
+                match c {
+                    1 => Slot::SrcIp,
+                    2 => Slot::SrcPort,
+                    3 => Slot::DstIp,
+                    4 => Slot::DstPort,
+                    5 => Slot::Protocol,
+                    c if c >= FIRST_FEATURE => Slot::Feature(c - FIRST_FEATURE),
+                    _ => Slot::Ignored,
+                }
+            }
+            None => Slot::Ignored,
+        };
+        slots.push(slot);
+    }
+    let has = |s: Slot| slots.contains(&s);
+    for (i, input) in needs.iter().enumerate() {
+        let (ok, what) = match *input {
+            Input::Feature(k) => (has(Slot::Feature(k)), "its feature column"),
+            Input::SrcPort => (has(Slot::SrcPort), "a source port column"),
+            Input::DstPort => (has(Slot::DstPort), "a destination port column"),
+            Input::Protocol => (has(Slot::Protocol), "a protocol column"),
+            Input::SrcOctet(_) => (has(Slot::SrcIp), "a source IP column"),
+            Input::DstOctet(_) => (has(Slot::DstIp), "a destination IP column"),
+        };
+        if !ok {
+            return Err(err(
+                Some(1),
+                format!(
+                    "the model's input {i} ({input:?}) needs {what}, which this CSV header lacks"
+                ),
+            ));
+        }
+    }
+    if need_src_ip && !has(Slot::SrcIp) {
+        return Err(err(
+            Some(1),
+            "the model groups sequences by source IP, but this CSV has no source IP column".into(),
+        ));
+    }
+
+    let mut rows = Vec::new();
+    for (n, line) in lines.enumerate() {
+        let lineno = n + 2;
+        let line = line.map_err(|e| err(Some(lineno), format!("cannot read: {e}")))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let fields: Vec<&str> = line.split(',').collect();
+        if fields.len() != slots.len() {
+            return Err(err(
+                Some(lineno),
+                format!(
+                    "{} fields, but the header has {}",
+                    fields.len(),
+                    slots.len()
+                ),
+            ));
+        }
+        let mut row = FlowRow {
+            features: [0.0; NUM_FEATURES],
+            src: Addr::v4([0; 4]),
+            dst: Addr::v4([0; 4]),
+            src_port: 0,
+            dst_port: 0,
+            proto: 0,
+        };
+        for (col, (slot, field)) in slots.iter().zip(&fields).enumerate() {
+            let v = field.trim();
+            let bad = |what: &str| {
+                err(
+                    Some(lineno),
+                    format!("column {} ({what}): cannot parse {v:?}", col + 1),
+                )
+            };
+            match *slot {
+                Slot::Feature(k) => {
+                    let x = parse_number(v).ok_or_else(|| bad("number"))?;
+                    if let Some(f) = row.features.get_mut(k) {
+                        *f = x;
+                    }
+                }
+                Slot::SrcIp => row.src = parse_addr(v).ok_or_else(|| bad("IP address"))?,
+                Slot::DstIp => row.dst = parse_addr(v).ok_or_else(|| bad("IP address"))?,
+                Slot::SrcPort => row.src_port = v.parse().map_err(|_| bad("port"))?,
+                Slot::DstPort => row.dst_port = v.parse().map_err(|_| bad("port"))?,
+                Slot::Protocol => row.proto = v.parse().map_err(|_| bad("protocol"))?,
+                Slot::Ignored => {}
+            }
+        }
+        rows.push(row);
+    }
+    Ok(rows)
+}
+
+/// Parses a number as Java printed it (`NaN`, `Infinity`, `-Infinity`,
+/// `1.0E-4`) or as Python/pandas did (`nan`, `inf`).
+pub fn parse_number(s: &str) -> Option<f64> {
+    if s.is_empty() {
+        return Some(f64::NAN);
+    }
+    s.parse::<f64>().ok()
+}
+
+fn parse_addr(s: &str) -> Option<Addr> {
+    match s.parse::<IpAddr>().ok()? {
+        IpAddr::V4(a) => Some(Addr::v4(a.octets())),
+        IpAddr::V6(a) => Some(Addr::v6(a.octets())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn java_and_python_spellings() {
+        assert_eq!(parse_number("1.0E-4"), Some(1.0e-4));
+        assert_eq!(parse_number("Infinity"), Some(f64::INFINITY));
+        assert_eq!(parse_number("-Infinity"), Some(f64::NEG_INFINITY));
+        assert!(parse_number("NaN").is_some_and(f64::is_nan));
+        assert!(parse_number("nan").is_some_and(f64::is_nan));
+        assert_eq!(parse_number("12"), Some(12.0));
+        assert_eq!(parse_number("x"), None);
+    }
+}
