@@ -107,7 +107,8 @@ impl Labeler {
         let Some((_, header)) = lines.next() else {
             return Err((None, "empty labels file: expected a header line".into()));
         };
-        let names: Vec<&str> = header.split(',').map(str::trim).collect();
+        let names = split_csv(header).map_err(|r| (Some(1), r))?;
+        let names: Vec<&str> = names.iter().map(|s| s.trim()).collect();
         let mut idx = [0usize; 6];
         for (slot, want) in idx.iter_mut().zip(REQUIRED) {
             *slot = names.iter().position(|n| *n == want).ok_or_else(|| {
@@ -120,7 +121,14 @@ impl Labeler {
         let mut episodes = Vec::new();
         for (i, line) in lines {
             let n = i + 1;
-            let cells: Vec<&str> = line.split(',').map(str::trim).collect();
+            let cells = split_csv(line).map_err(|r| (Some(n), r))?;
+            let cells: Vec<&str> = cells.iter().map(|s| s.trim()).collect();
+            if cells.len() != names.len() {
+                return Err((
+                    Some(n),
+                    format!("{} fields, header has {}", cells.len(), names.len()),
+                ));
+            }
             let cell = |k: usize| -> Result<&str, (Option<usize>, String)> {
                 let col = idx.get(k).copied().unwrap_or(0);
                 cells.get(col).copied().ok_or_else(|| {
@@ -191,6 +199,35 @@ impl Labeler {
     }
 }
 
+/// Splits one CSV line into fields (RFC 4180 quoting: a quoted field may hold
+/// commas, and `""` inside quotes is one quote).
+fn split_csv(line: &str) -> Result<Vec<String>, String> {
+    let mut fields = Vec::new();
+    let mut cur = String::new();
+    let mut chars = line.chars().peekable();
+    let mut quoted = false;
+    while let Some(c) = chars.next() {
+        match (quoted, c) {
+            (true, '"') if chars.peek() == Some(&'"') => {
+                chars.next();
+                cur.push('"');
+            }
+            (true, '"') => quoted = false,
+            (false, '"') if cur.trim().is_empty() => {
+                cur.clear();
+                quoted = true;
+            }
+            (false, ',') => fields.push(std::mem::take(&mut cur)),
+            (_, c) => cur.push(c),
+        }
+    }
+    if quoted {
+        return Err("unterminated quoted field".into());
+    }
+    fields.push(cur);
+    Ok(fields)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -228,5 +265,23 @@ mod tests {
         let e = Labeler::parse(text).err();
         assert_eq!(e.map(|(l, _)| l), Some(Some(2)));
         assert!(Labeler::parse("a,b\n").is_err());
+    }
+
+    #[test]
+    fn quoted_port_lists_and_field_counts() {
+        let head = "start_ts,end_ts,attacker_ip,victim_ip,victim_port_or_range,protocol,label,sublabel,cic2017_label,episode_id,tool\n";
+        let text = format!(
+            "{head}1.0,2.0,10.66.3.66,10.66.1.153,\"53,67,69\",udp,portscan,udp,PortScan,E012,nmap\n"
+        );
+        let l = Labeler::parse(&text).unwrap_or_default();
+        assert_eq!(l.episodes().len(), 1);
+        assert_eq!(l.episodes()[0].label, "portscan");
+        assert_eq!(l.episodes()[0].cic2017_label, "PortScan");
+        let short = format!("{head}1.0,2.0,10.66.3.66,10.66.1.153,53,udp,portscan\n");
+        assert!(matches!(Labeler::parse(&short), Err((Some(2), _))));
+        let open = format!(
+            "{head}1.0,2.0,10.66.3.66,10.66.1.153,\"53,udp,portscan,udp,PortScan,E012,nmap\n"
+        );
+        assert!(Labeler::parse(&open).is_err());
     }
 }
