@@ -45,7 +45,7 @@ fn bare_loop(path: &Path, runs: u32) -> Result<Bare, String> {
             }
         }
         let elapsed = t0.elapsed();
-        if best.as_ref().map_or(true, |b| elapsed < b.best) {
+        if best.as_ref().is_none_or(|b| elapsed < b.best) {
             best = Some(Bare {
                 packets,
                 bytes,
@@ -83,7 +83,7 @@ fn extract_runs(path: &Path, profile: Profile, runs: u32, out: &Path) -> Result<
         for e in &summary.truncated {
             eprintln!("warning: {e}");
         }
-        if best.as_ref().map_or(true, |b| elapsed < b.best) {
+        if best.as_ref().is_none_or(|b| elapsed < b.best) {
             best = Some(Extract {
                 packets: summary.packets_read,
                 flows: summary.flows_written,

@@ -19,7 +19,7 @@ pub enum Command {
     /// Compute CICFlowMeter flow features from pcap/pcapng files into a CSV.
     Extract(ExtractArgs),
     /// Offline IDS: score every flow of pcap/pcapng files with a model and write alerts.
-    Replay(ReplayArgs),
+    Replay(Box<ReplayArgs>),
     /// Model bundles.
     #[command(subcommand)]
     Model(ModelCommand),

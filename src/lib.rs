@@ -9,12 +9,17 @@
 #![forbid(unsafe_code)]
 
 pub mod capture;
+pub mod config;
 pub mod decode;
 pub mod error;
+pub mod eve;
 pub mod features;
 pub mod flow;
+pub mod flowcsv;
+pub mod infer;
 pub mod labels;
 pub mod output;
 pub mod pipeline;
+pub mod syslog;
 
 pub use error::Error;

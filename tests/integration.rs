@@ -4,4 +4,6 @@ mod cli;
 mod decode;
 mod fidelity;
 mod flows;
+mod replay;
+mod syslog;
 mod util;

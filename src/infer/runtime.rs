@@ -46,7 +46,7 @@ const HOW_TO_INSTALL: &str = "install it with `bash .ci/setup.sh` (puts the onnx
 pub fn candidates(configured: Option<&Path>) -> Vec<(PathBuf, &'static str)> {
     let mut out = Vec::new();
     if let Some(p) = configured {
-        out.push((p.to_path_buf(), "the config"));
+        out.push((p.to_path_buf(), "--onnxruntime or the config"));
         return out;
     }
     if let Some(p) = std::env::var_os("ORT_DYLIB_PATH").filter(|p| !p.is_empty()) {
