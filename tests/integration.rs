@@ -1,6 +1,7 @@
 //! Integration tests: the `flowsentinel` binary and library on real captures.
 
 mod cli;
+mod conformance;
 mod decode;
 mod fidelity;
 mod flows;

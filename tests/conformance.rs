@@ -1,0 +1,276 @@
+//! Conformance: small ONNX models of each kind people train on CICFlowMeter
+//! CSVs, with fixed random weights (`tests/conformance/make_models.py`), score
+//! the same flows through `flowsentinel model check --scores` and through
+//! onnxruntime in Python; every label must match and every number agree to
+//! 1e-5.
+//!
+//! Needs the project venv (`bash .ci/setup.sh`).
+
+use crate::util::{data, extract, run, tempdir};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Captures that give a few dozen flows in every profile, NaN/Infinity rates
+/// (single-packet and zero-duration flows), many source IPs, and IPv6 (kept by
+/// the `fixed` profile only).
+const CAPTURES: &[&str] = &[
+    "small-veth.pcap",
+    "small-lo.pcap",
+    "public/babel_update_oobr.pcap",
+    "public/kday4.pcap",
+    "public/isakmp4500.pcap",
+    "public/l2tp-avp-overflow.pcap",
+    "public/pim-packet-assortment.pcap",
+    "public/resp_3_malicious.pcap",
+    "public/dhcpv4v6-rfc5970-rfc8572.pcap",
+    "public/ssh.pcap",
+    "public/icmpv6.pcap",
+    "public/dcb_ets.pcap",
+];
+
+const TOLERANCE: f64 = 1e-5;
+
+fn manifest() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn python() -> PathBuf {
+    let py = manifest().join(".venv/bin/python");
+    assert!(
+        py.exists(),
+        "the conformance tests need the project venv, and {} is missing: run `bash .ci/setup.sh`",
+        py.display()
+    );
+    py
+}
+
+/// Builds bundle `name` in a fresh directory, scores its profile's flow CSV
+/// with `model check --scores`, and compares with onnxruntime's scores.
+fn conformance(name: &str) {
+    let dir = tempdir(&format!("conformance-{name}"));
+    let caps: Vec<PathBuf> = CAPTURES
+        .iter()
+        .map(|c| data().join("pcaps").join(c))
+        .collect();
+    let caps: Vec<&Path> = caps.iter().map(PathBuf::as_path).collect();
+    let csvs = [
+        ("cic2017", dir.join("flows2017.csv")),
+        ("cic2018", dir.join("flows2018.csv")),
+        ("fixed", dir.join("flowsfixed.csv")),
+    ];
+    for (profile, csv) in &csvs {
+        extract(&caps, csv, &["--profile", profile]);
+    }
+
+    let bundles = dir.join("bundles");
+    let o = Command::new(python())
+        .arg(manifest().join("tests/conformance/make_models.py"))
+        .arg(&bundles)
+        .arg("--csv2017")
+        .arg(&csvs[0].1)
+        .arg("--csv2018")
+        .arg(&csvs[1].1)
+        .arg("--csvfixed")
+        .arg(&csvs[2].1)
+        .args(["--only", name])
+        .output()
+        .expect("run make_models.py");
+    assert!(
+        o.status.success(),
+        "make_models.py failed for {name}:\n{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+
+    let bundle = bundles.join(name);
+    let meta: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(bundle.join("model.json")).expect("read model.json"),
+    )
+    .expect("parse model.json");
+    let profile = meta["profile"].as_str().expect("profile");
+    let csv = &csvs
+        .iter()
+        .find(|(p, _)| *p == profile)
+        .unwrap_or_else(|| panic!("{name}: unexpected profile {profile}"))
+        .1;
+    let scores = dir.join("scores.csv");
+    let b = bundle.display().to_string();
+    let c = csv.display().to_string();
+    let s = scores.display().to_string();
+    let o = run(&["model", "check", &b, "--csv", &c, "--scores", &s]);
+    assert!(
+        o.status.success(),
+        "{name}: `flowsentinel model check {b} --csv {c} --scores {s}` failed ({}):\n{}{}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+
+    let output = &meta["output"];
+    compare(
+        name,
+        &scores,
+        &bundle.join("expected.csv"),
+        output["kind"].as_str().expect("output.kind"),
+        output["alert_label"].as_str().unwrap_or("Anomaly"),
+    );
+}
+
+fn read_table(path: &Path) -> (String, Vec<String>) {
+    let text =
+        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    let mut lines = text.lines().map(|l| l.trim_end_matches('\r').to_string());
+    let header = lines.next().unwrap_or_default();
+    (header, lines.filter(|l| !l.is_empty()).collect())
+}
+
+fn compare(name: &str, ours: &Path, expected: &Path, kind: &str, alert_label: &str) {
+    let (h_ours, ours) = read_table(ours);
+    let (h_exp, exp) = read_table(expected);
+    assert_eq!(
+        h_ours, h_exp,
+        "{name}: --scores header differs from onnxruntime's"
+    );
+    assert_eq!(
+        ours.len(),
+        exp.len(),
+        "{name}: {} score rows, onnxruntime has {}",
+        ours.len(),
+        exp.len()
+    );
+    assert!(exp.len() > 10, "{name}: only {} rows scored", exp.len());
+
+    let mut bad = Vec::new();
+    for (i, (o, e)) in ours.iter().zip(&exp).enumerate() {
+        if let Some(why) = row_difference(o, e) {
+            bad.push((i, o, e, why));
+        }
+    }
+    if let Some((i, o, e, why)) = bad.first() {
+        panic!(
+            "{name}: {} of {} rows differ from onnxruntime; first is data row {} ({why}):\n  \
+             flowsentinel: {o}\n  onnxruntime:  {e}\n  header:       {h_exp}",
+            bad.len(),
+            exp.len(),
+            i + 1
+        );
+    }
+
+    // The comparison must have had something to compare.
+    let labels: Vec<&str> = exp
+        .iter()
+        .map(|l| l.split(',').next().unwrap_or(""))
+        .collect();
+    let scores: Vec<f64> = exp
+        .iter()
+        .map(|l| {
+            l.split(',')
+                .nth(1)
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(f64::NAN)
+        })
+        .collect();
+    let mut distinct = labels.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    match kind {
+        "reconstruction" => {
+            let alerts = labels.iter().filter(|l| **l == alert_label).count();
+            assert!(
+                alerts > 0 && alerts < labels.len(),
+                "{name}: {alerts} of {} rows alert; the test needs both kinds",
+                labels.len()
+            );
+            assert_eq!(distinct.len(), 2, "{name}: labels {distinct:?}");
+        }
+        "probabilities" => {
+            assert!(distinct.len() >= 2, "{name}: a single label {distinct:?}");
+            let lo = scores.iter().cloned().fold(f64::INFINITY, f64::min);
+            let hi = scores.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            assert!(hi - lo > 0.01, "{name}: scores barely vary ({lo}..{hi})");
+        }
+        _ => assert!(distinct.len() >= 2, "{name}: a single label {distinct:?}"),
+    }
+}
+
+/// Why two score rows differ, if they do.
+fn row_difference(ours: &str, exp: &str) -> Option<String> {
+    let o: Vec<&str> = ours.split(',').collect();
+    let e: Vec<&str> = exp.split(',').collect();
+    if o.len() != e.len() {
+        return Some(format!("{} fields, expected {}", o.len(), e.len()));
+    }
+    if o[0] != e[0] {
+        return Some(format!("label {:?}, expected {:?}", o[0], e[0]));
+    }
+    for (k, (a, b)) in o.iter().zip(&e).enumerate().skip(1) {
+        let want: f64 = b.parse().expect("expected.csv number");
+        match a.trim().parse::<f64>() {
+            Ok(got) if (got - want).abs() <= TOLERANCE => {}
+            Ok(got) => {
+                return Some(format!(
+                    "field {} is {got}, expected {want} (off by {:e})",
+                    k + 1,
+                    (got - want).abs()
+                ))
+            }
+            Err(_) => return Some(format!("field {} {a:?} is not a number", k + 1)),
+        }
+    }
+    None
+}
+
+/// Random forest (skl2onnx, zipmap off), `probabilities`, cic2018, raw features.
+#[test]
+fn rf_matches_onnxruntime() {
+    conformance("rf");
+}
+
+/// The same kind of forest read through its int64 `label` output (`labels`).
+#[test]
+fn rf_labels_matches_onnxruntime() {
+    conformance("rf_labels");
+}
+
+/// MLP (skl2onnx), cic2017 spellings with leading spaces, standard scaler,
+/// nonfinite -1.
+#[test]
+fn mlp_matches_onnxruntime() {
+    conformance("mlp");
+}
+
+/// 1-D CNN over sequences of 3 flows, group_by none.
+#[test]
+fn cnn_matches_onnxruntime() {
+    conformance("cnn");
+}
+
+/// LSTM over sequences of 3 flows from the same source IP, minmax scaler.
+#[test]
+fn lstm_matches_onnxruntime() {
+    conformance("lstm");
+}
+
+/// GRU over sequences of 3 flows, group_by none.
+#[test]
+fn gru_matches_onnxruntime() {
+    conformance("gru");
+}
+
+/// Autoencoder, `reconstruction` output, minmax scaler and a threshold.
+#[test]
+fn autoencoder_matches_onnxruntime() {
+    conformance("autoencoder");
+}
+
+/// cic2017 names plus IP octet, port and protocol pseudo-columns.
+#[test]
+fn rf_octets_matches_onnxruntime() {
+    conformance("rf_octets");
+}
+
+/// `fixed` profile with IPv6 flows (octets 0), 2017 spellings on a 2018 layout.
+#[test]
+fn rf_fixed_v6_matches_onnxruntime() {
+    conformance("rf_fixed_v6");
+}
