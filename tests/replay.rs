@@ -387,3 +387,136 @@ fn cuda_without_a_gpu_build_is_an_error_not_a_fallback() {
     assert!(stderr(&o).contains("using the CPU"), "{}", stderr(&o));
     assert!(String::from_utf8_lossy(&o.stdout).contains("CPU execution provider"));
 }
+
+/// Seconds since the epoch of a `fixed`-profile timestamp
+/// (`yyyy-MM-dd HH:mm:ss.ffffff`, UTC).
+fn fixed_ts(s: &str) -> f64 {
+    let (date, time) = s.split_once(' ').expect("timestamp");
+    let d: Vec<i64> = date.split('-').map(|x| x.parse().expect("date")).collect();
+    let (y, m, day) = (d[0] - i64::from(d[1] <= 2), d[1], d[2]);
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + day - 1;
+    let days = era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468;
+    let t: Vec<f64> = time.split(':').map(|x| x.parse().expect("time")).collect();
+    days as f64 * 86_400.0 + t[0] * 3600.0 + t[1] * 60.0 + t[2]
+}
+
+/// `replay` of held-out lab seed 3 with the default model reproduces the
+/// figures of models/default/REPORT.md (eval_seed3.json). Runs when the
+/// shared lab data is present.
+#[test]
+fn lab_seed3_replay_reproduces_the_report() {
+    let Some(shared) = crate::util::shared_data() else {
+        eprintln!("lab data not present: seed 3 replay skipped");
+        return;
+    };
+    let lab = shared.join("lab/seed3");
+    let dir = tempdir("replay-seed3");
+    let pcap = dir.join("seed3.pcap");
+    let st = Command::new("zstd")
+        .args(["-d", "-q", "-f"])
+        .arg(lab.join("capture.pcap.zst"))
+        .arg("-o")
+        .arg(&pcap)
+        .status()
+        .expect("zstd (bash .ci/setup.sh installs it)");
+    assert!(st.success());
+    let flows = dir.join("flows.csv");
+    let model = default_model();
+    let o = run(&[
+        "replay",
+        pcap.to_str().expect("utf8"),
+        "--model",
+        model.to_str().expect("utf8"),
+        "--labels",
+        lab.join("labels.csv").to_str().expect("utf8"),
+        "--flows-csv",
+        flows.to_str().expect("utf8"),
+        "--alerts",
+        dir.join("alerts.json").to_str().expect("utf8"),
+        "-q",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let _ = std::fs::remove_file(&pcap);
+    let eval: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(model.join("eval_seed3.json")).expect("eval_seed3.json"),
+    )
+    .expect("json");
+    let meta: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(model.join("model.json")).expect("model.json"),
+    )
+    .expect("json");
+    let threshold = meta["output"]["threshold"].as_f64().expect("one threshold");
+    let classes: Vec<String> = eval["confusion_matrix"]["classes"]
+        .as_array()
+        .expect("classes")
+        .iter()
+        .map(|c| c.as_str().expect("class").to_string())
+        .collect();
+    let idx = |l: &str| classes.iter().position(|c| c == l).expect("known class");
+    let header = crate::util::header(&flows);
+    let col = |n: &str| header.iter().position(|h| h == n).expect("column");
+    let (truth, label, score) = (col("Label"), col("ML Label"), col("ML Score"));
+    let (src, dst, ts) = (col("Src IP"), col("Dst IP"), col("Timestamp"));
+    let rows = rows(&flows);
+    assert_eq!(
+        rows.len() as u64,
+        eval["flows_total"].as_u64().expect("flows")
+    );
+    let n = classes.len();
+    let mut cm = vec![vec![0u64; n]; n];
+    let mut alerting = Vec::new();
+    for r in &rows {
+        let alert = r[label] != "Benign" && r[score].parse::<f64>().expect("score") >= threshold;
+        let pred = if alert { idx(&r[label]) } else { idx("Benign") };
+        cm[idx(&r[truth])][pred] += 1;
+        alerting.push(alert);
+    }
+    let want: Vec<Vec<u64>> = eval["confusion_matrix"]["rows_true_cols_pred"]
+        .as_array()
+        .expect("matrix")
+        .iter()
+        .map(|r| {
+            r.as_array()
+                .expect("row")
+                .iter()
+                .map(|x| x.as_u64().expect("count"))
+                .collect()
+        })
+        .collect();
+    assert_eq!(cm, want, "confusion matrix differs from REPORT.md");
+    // Macro-F1 from the matrix.
+    let f1: f64 = (0..n)
+        .map(|k| {
+            let tp = cm[k][k] as f64;
+            let pred: u64 = (0..n).map(|t| cm[t][k]).sum();
+            let real: u64 = cm[k].iter().sum();
+            let (p, r) = (tp / pred.max(1) as f64, tp / real.max(1) as f64);
+            if p + r > 0.0 {
+                2.0 * p * r / (p + r)
+            } else {
+                0.0
+            }
+        })
+        .sum::<f64>()
+        / n as f64;
+    let want_f1 = eval["macro_f1"].as_f64().expect("macro_f1");
+    assert!((f1 - want_f1).abs() < 1e-5, "macro-F1 {f1} vs {want_f1}");
+    // Episode recall: an episode is detected when one of its flows alerts.
+    let labels = flowsentinel::labels::Labeler::load(&lab.join("labels.csv")).expect("labels");
+    let detected = labels
+        .episodes()
+        .iter()
+        .filter(|e| {
+            rows.iter().zip(&alerting).any(|(r, &a)| {
+                let (s, d) = (r[src].as_str(), r[dst].as_str());
+                let (att, vic) = (e.attacker.to_string(), e.victim.to_string());
+                let t = (fixed_ts(&r[ts]) * 1e6).round() as i64;
+                a && ((s == att && d == vic) || (s == vic && d == att))
+                    && (e.start_us..=e.end_us).contains(&t)
+            })
+        })
+        .count();
+    assert_eq!(detected, labels.episodes().len(), "every episode detected");
+}
