@@ -12,7 +12,10 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
     let [model, csv] = args.as_slice() else {
         eprintln!("usage: cargo bench --bench inference -- MODEL_DIR FLOWS.csv");
         return ExitCode::from(2);
