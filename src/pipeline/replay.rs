@@ -312,11 +312,18 @@ struct Sinks {
     alerts: Box<dyn Write + Send>,
     alerts_path: PathBuf,
     flow_events: bool,
-    csv: Option<(CsvWriter<Box<dyn Write + Send>>, PathBuf)>,
     syslog: Option<SyslogSink>,
+    files: Vec<String>,
+    /// The flow CSV stage, when there is one: batches move on to it.
+    to_csv: Option<Sender<Batch>>,
+}
+
+/// The flow CSV stage's state.
+struct CsvSink {
+    csv: CsvWriter<Box<dyn Write + Send>>,
+    path: PathBuf,
     labeler: Labeler,
     profile: Profile,
-    files: Vec<String>,
 }
 
 struct Written {
@@ -340,7 +347,6 @@ fn writer(
     let mut alert_counts = vec![0u64; bundle.labels.len()];
     let mut buf = Vec::with_capacity(1 << 16);
     let mut one = Vec::with_capacity(1024);
-    let mut score = String::new();
     for batch in rx.iter() {
         buf.clear();
         for (i, (item, v)) in batch.items.iter().zip(&batch.scored.verdicts).enumerate() {
@@ -384,20 +390,6 @@ fn writer(
                     origin,
                 );
             }
-            if let Some((csv, path)) = s.csv.as_mut() {
-                let (src, _, dst, _) = item.flow.endpoints();
-                let truth = s
-                    .labeler
-                    .label(src, dst, item.flow.record.start_us(), s.profile);
-                let label = bundle.labels.get(v.label).map_or("", String::as_str);
-                score.clear();
-                score.push_str(&v.score.to_string());
-                csv.write_with(&item.flow, &item.features, truth, &[label, &score])
-                    .map_err(|source| Error::Output {
-                        path: path.clone(),
-                        source,
-                    })?;
-            }
         }
         s.alerts
             .write_all(&buf)
@@ -406,10 +398,12 @@ fn writer(
                 path: s.alerts_path.clone(),
                 source,
             })?;
-    }
-    if let Some((csv, path)) = s.csv.take() {
-        csv.finish()
-            .map_err(|source| Error::Output { path, source })?;
+        if let Some(tx) = &s.to_csv {
+            if tx.send(batch).is_err() {
+                // The CSV stage failed; its error is reported from there.
+                break;
+            }
+        }
     }
     for (label, n) in bundle.labels.iter().zip(alert_counts) {
         if n > 0 {
@@ -422,6 +416,35 @@ fn writer(
         w.syslog_reconnects = st.reconnects;
     }
     Ok(w)
+}
+
+/// The last stage: every flow as a CSV row with the model's label and score.
+fn csv_writer(
+    rx: Receiver<Batch>,
+    mut c: CsvSink,
+    bundle: &crate::infer::Bundle,
+) -> Result<(), Error> {
+    let out_err = |path: &PathBuf, source| Error::Output {
+        path: path.clone(),
+        source,
+    };
+    let mut score = String::new();
+    for batch in rx.iter() {
+        for (item, v) in batch.items.iter().zip(&batch.scored.verdicts) {
+            let (src, _, dst, _) = item.flow.endpoints();
+            let truth = c
+                .labeler
+                .label(src, dst, item.flow.record.start_us(), c.profile);
+            let label = bundle.labels.get(v.label).map_or("", String::as_str);
+            score.clear();
+            score.push_str(&v.score.to_string());
+            c.csv
+                .write_with(&item.flow, &item.features, truth, &[label, &score])
+                .map_err(|e| out_err(&c.path, e))?;
+        }
+    }
+    c.csv.finish().map_err(|e| out_err(&c.path, e))?;
+    Ok(())
 }
 
 fn create(path: &PathBuf) -> Result<Box<dyn Write + Send>, Error> {
@@ -467,20 +490,24 @@ pub fn replay(cfg: &ReplayConfig) -> Result<ReplaySummary, Error> {
                 path: p.clone(),
                 source,
             })?;
-            Some((w, p.clone()))
+            Some(CsvSink {
+                csv: w,
+                path: p.clone(),
+                labeler,
+                profile,
+            })
         }
     };
+    let (to_csv, csv_in) = bounded::<Batch>(8);
     let sinks = Sinks {
         alerts: create(&cfg.alerts)?,
         alerts_path: cfg.alerts.clone(),
         flow_events: cfg.flow_events,
-        csv,
+        to_csv: csv.is_some().then_some(to_csv),
         syslog: cfg
             .syslog
             .clone()
             .map(|(target, format)| SyslogSink::new(target, format)),
-        labeler,
-        profile,
         files: cfg.files.iter().map(|p| p.display().to_string()).collect(),
     };
     let mut flow_cfg = FlowConfig::new(profile);
@@ -514,6 +541,8 @@ pub fn replay(cfg: &ReplayConfig) -> Result<ReplaySummary, Error> {
         drop(worker_out);
         let (b, t) = (cfg.batch_size.max(1), cfg.batch_timeout);
         let inf = scope.spawn(move || inference(inf_in, n, model, inf_out, b, t));
+        let csv_bundle = bundle.clone();
+        let csv_stage = csv.map(|c| scope.spawn(move || csv_writer(csv_in, c, &csv_bundle)));
         let wr = scope.spawn(move || writer(writer_in, sinks, bundle));
 
         // The reader: this thread.
@@ -593,6 +622,13 @@ pub fn replay(cfg: &ReplayConfig) -> Result<ReplaySummary, Error> {
         }
         let inf_result = inf.join();
         let wr_result = wr.join();
+        // The CSV stage's error comes first: it is why the stages before it stopped.
+        if let Some(h) = csv_stage {
+            match h.join() {
+                Ok(r) => r?,
+                Err(_) => return Err(Error::Internal("the flow CSV thread panicked".into())),
+            }
+        }
         // The writer's error comes first: it is why inference stopped early.
         let written = match wr_result {
             Ok(r) => r?,
