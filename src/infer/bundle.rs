@@ -52,8 +52,9 @@ impl Input {
     /// Resolves a column name in any spelling, or a pseudo-column.
     pub fn resolve(name: &str) -> Option<Input> {
         let n = name.trim();
+        let lower = n.to_ascii_lowercase();
         for (prefix, src) in [("src ip octet ", true), ("dst ip octet ", false)] {
-            if let Some(rest) = n.to_ascii_lowercase().strip_prefix(prefix) {
+            if let Some(rest) = lower.strip_prefix(prefix) {
                 return match rest.trim().parse::<usize>() {
                     Ok(k @ 1..=4) if src => Some(Input::SrcOctet(k - 1)),
                     Ok(k @ 1..=4) => Some(Input::DstOctet(k - 1)),

@@ -348,6 +348,35 @@ impl Model {
     }
 }
 
+/// The graph input or output named by the metadata, or the only one when it
+/// names none.
+fn pick<'a>(
+    outlets: &'a [ort::value::Outlet],
+    named: Option<&str>,
+    what: &str,
+    verb: &str,
+) -> Result<&'a ort::value::Outlet, String> {
+    let names = || {
+        outlets
+            .iter()
+            .map(|o| format!("{:?}", o.name()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match (named, outlets) {
+        (Some(n), _) => outlets
+            .iter()
+            .find(|o| o.name() == n)
+            .ok_or_else(|| format!("the graph has no {what} {n:?} (it has {})", names())),
+        (None, [one]) => Ok(one),
+        (None, _) => Err(format!(
+            "the graph has {} {what}s ({}); name the one to {verb}",
+            outlets.len(),
+            names()
+        )),
+    }
+}
+
 /// Checks the graph's input and output against the metadata; returns the
 /// names to feed and read.
 fn check_graph(b: &Bundle, s: &Session) -> Result<(String, String), InferError> {
@@ -357,35 +386,8 @@ fn check_graph(b: &Bundle, s: &Session) -> Result<(String, String), InferError> 
         field: field.into(),
         reason,
     };
-    let names = |outlets: &[ort::value::Outlet]| -> String {
-        outlets
-            .iter()
-            .map(|o| format!("{:?}", o.name()))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let inputs = s.inputs();
-    let input = match &b.graph_input {
-        Some(n) => inputs.iter().find(|o| o.name() == n).ok_or_else(|| {
-            field(
-                "input_name",
-                format!("the graph has no input {n:?} (it has {})", names(inputs)),
-            )
-        })?,
-        None => match inputs {
-            [one] => one,
-            _ => {
-                return Err(field(
-                    "input_name",
-                    format!(
-                        "the graph has {} inputs ({}); name the one to feed",
-                        inputs.len(),
-                        names(inputs)
-                    ),
-                ))
-            }
-        },
-    };
+    let input = pick(s.inputs(), b.graph_input.as_deref(), "input", "feed")
+        .map_err(|reason| field("input_name", reason))?;
     let (ty, shape) = dims(input.dtype()).ok_or_else(|| {
         field(
             "input_name",
@@ -455,28 +457,8 @@ fn check_graph(b: &Bundle, s: &Session) -> Result<(String, String), InferError> 
         ));
     }
 
-    let outputs = s.outputs();
-    let output = match &b.graph_output {
-        Some(n) => outputs.iter().find(|o| o.name() == n).ok_or_else(|| {
-            field(
-                "output.name",
-                format!("the graph has no output {n:?} (it has {})", names(outputs)),
-            )
-        })?,
-        None => match outputs {
-            [one] => one,
-            _ => {
-                return Err(field(
-                    "output.name",
-                    format!(
-                        "the graph has {} outputs ({}); name the one to read",
-                        outputs.len(),
-                        names(outputs)
-                    ),
-                ))
-            }
-        },
-    };
+    let output = pick(s.outputs(), b.graph_output.as_deref(), "output", "read")
+        .map_err(|reason| field("output.name", reason))?;
     let (oty, oshape) = dims(output.dtype()).ok_or_else(|| {
         field(
             "output.name",

@@ -100,13 +100,10 @@ pub fn init(
 ) -> Result<(&'static ort::environment::Environment, &'static Path), InferError> {
     let loaded = LOADED.get_or_init(|| {
         let mut tried = Vec::new();
+        // A configured path or ORT_DYLIB_PATH is the only candidate.
         for (path, from) in candidates(configured) {
-            let explicit = from != "the system loader" && from != "the project venv";
             if path.components().count() > 1 && !path.exists() {
                 tried.push(format!("{} (from {from}): no such file", path.display()));
-                if explicit {
-                    break;
-                }
                 continue;
             }
             match ort::init_from(&path) {
@@ -124,9 +121,6 @@ pub fn init(
                     }
                     tried.push(format!("{} (from {from}): {msg}", path.display()));
                 }
-            }
-            if explicit {
-                break;
             }
         }
         Err(format!(

@@ -6,7 +6,7 @@ pub mod check;
 pub mod replay;
 
 use crate::capture::{CaptureError, PcapFile};
-use crate::decode::{decode, DecodeRules, SkipReason};
+use crate::decode::{decode, DecodeRules, PacketMeta, SkipReason};
 use crate::error::Error;
 use crate::features::{Layout, Profile};
 use crate::flow::{FlowConfig, FlowTable};
@@ -141,13 +141,8 @@ pub fn extract(cfg: &ExtractConfig) -> Result<Summary, Error> {
     )
     .map_err(out_err)?;
 
-    let rules = DecodeRules {
-        ipv6: !profile.is_compat(),
-        era_quirks: profile.is_compat(),
-        count_padding: cfg.padding == Padding::Count,
-    };
+    let rules = decode_rules(profile, cfg.padding);
     let mut summary = Summary::default();
-    let mut skipped = [0u64; SkipReason::ALL.len()];
     let mut table = FlowTable::new(cfg.flow);
     let mut write_err: Option<std::io::Error> = None;
     let mut flows_written = 0u64;
@@ -163,71 +158,141 @@ pub fn extract(cfg: &ExtractConfig) -> Result<Summary, Error> {
             Err(e) => write_err = Some(e),
         }
     };
-    let mut progress = Progress::new(cfg.progress && std::io::stderr().is_terminal());
+    let mut reader = Reader::new(cfg.progress, t0);
     let nfiles = files.len();
     for (i, mut file) in files.into_iter().enumerate() {
-        let link = file.link();
-        loop {
-            let frame = match file.next_frame() {
-                Ok(Some(frame)) => frame,
-                Ok(None) => break,
-                Err(e) => {
-                    progress.clear();
-                    eprintln!("warning: {e}");
-                    summary.truncated.push(e);
-                    break;
-                }
-            };
-            summary.packets_read += 1;
-            match decode(&frame, link, rules) {
-                Ok(meta) => {
-                    summary.packets_decoded += 1;
-                    table.on_packet(&meta, &mut write_flow);
-                }
-                Err(reason) => {
-                    // `ALL` lists the reasons in declaration order.
-                    if let Some(n) = skipped.get_mut(reason as usize) {
-                        *n += 1;
-                    }
-                }
-            }
-            if summary.packets_read & 0xffff == 0 {
-                progress.show(i, nfiles, &file, summary.packets_read, t0);
-            }
-        }
+        reader.read(i, nfiles, &mut file, rules, |meta| {
+            table.on_packet(&meta, &mut write_flow);
+            true
+        });
         if cfg.per_file {
             table.drain(&mut write_flow);
         }
     }
     table.drain(&mut write_flow);
-    progress.clear();
+    reader.finish();
     if let Some(e) = write_err {
         return Err(out_err(e));
     }
     csv.finish().map_err(out_err)?;
     summary.flows_written = flows_written;
     summary.single_packet_flows = table.stats().single_packet_discarded;
-    for (reason, n) in SkipReason::ALL.iter().zip(skipped) {
-        if n > 0 {
-            summary.skipped.insert(*reason, n);
-        }
-    }
+    summary.packets_read = reader.packets_read;
+    summary.packets_decoded = reader.packets_decoded;
+    summary.skipped = reader.skipped();
+    summary.truncated = reader.truncated;
     summary.elapsed = t0.elapsed();
     Ok(summary)
 }
 
+/// The decoding rules of a profile with a padding policy.
+pub(crate) fn decode_rules(profile: Profile, padding: Padding) -> DecodeRules {
+    DecodeRules {
+        ipv6: !profile.is_compat(),
+        era_quirks: profile.is_compat(),
+        count_padding: padding == Padding::Count,
+    }
+}
+
+/// The capture and decode stage that `extract` and `replay` share: reads
+/// files to their end, decodes every frame, counts what it skips, warns about
+/// truncated files, and shows the progress line.
+pub(crate) struct Reader {
+    /// Frames read.
+    pub(crate) packets_read: u64,
+    /// Frames that became flow packets.
+    pub(crate) packets_decoded: u64,
+    /// Skipped frames, indexed by reason (`SkipReason::ALL` is in declaration order).
+    skipped: [u64; SkipReason::ALL.len()],
+    /// Files that ended early.
+    pub(crate) truncated: Vec<CaptureError>,
+    progress: Progress,
+    t0: Instant,
+}
+
+impl Reader {
+    /// A reader whose progress line shows when `progress` is on and stderr is a terminal.
+    pub(crate) fn new(progress: bool, t0: Instant) -> Self {
+        Self {
+            packets_read: 0,
+            packets_decoded: 0,
+            skipped: [0; SkipReason::ALL.len()],
+            truncated: Vec::new(),
+            progress: Progress::new(progress && std::io::stderr().is_terminal()),
+            t0,
+        }
+    }
+
+    /// Reads file `i` of `n` to its end, handing each decoded packet to
+    /// `on_packet`; stops early, returning false, when `on_packet` does.
+    pub(crate) fn read(
+        &mut self,
+        i: usize,
+        n: usize,
+        file: &mut PcapFile,
+        rules: DecodeRules,
+        mut on_packet: impl FnMut(PacketMeta) -> bool,
+    ) -> bool {
+        let link = file.link();
+        loop {
+            let frame = match file.next_frame() {
+                Ok(Some(frame)) => frame,
+                Ok(None) => return true,
+                Err(e) => {
+                    self.progress.clear();
+                    eprintln!("warning: {e}");
+                    self.truncated.push(e);
+                    return true;
+                }
+            };
+            self.packets_read += 1;
+            match decode(&frame, link, rules) {
+                Ok(meta) => {
+                    self.packets_decoded += 1;
+                    if !on_packet(meta) {
+                        return false;
+                    }
+                }
+                Err(reason) => {
+                    if let Some(k) = self.skipped.get_mut(reason as usize) {
+                        *k += 1;
+                    }
+                }
+            }
+            if self.packets_read & 0xffff == 0 {
+                self.progress.show(i, n, file, self.packets_read, self.t0);
+            }
+        }
+    }
+
+    /// Clears the progress line.
+    pub(crate) fn finish(&mut self) {
+        self.progress.clear();
+    }
+
+    /// The skip counts by reason, without zeros.
+    pub(crate) fn skipped(&self) -> BTreeMap<SkipReason, u64> {
+        SkipReason::ALL
+            .iter()
+            .zip(self.skipped)
+            .filter(|&(_, n)| n > 0)
+            .map(|(r, n)| (*r, n))
+            .collect()
+    }
+}
+
 /// A one-line progress display on a terminal.
-pub(crate) struct Progress {
+struct Progress {
     on: bool,
     last: Option<Instant>,
 }
 
 impl Progress {
-    pub(crate) fn new(on: bool) -> Self {
+    fn new(on: bool) -> Self {
         Self { on, last: None }
     }
 
-    pub(crate) fn show(&mut self, i: usize, n: usize, file: &PcapFile, packets: u64, t0: Instant) {
+    fn show(&mut self, i: usize, n: usize, file: &PcapFile, packets: u64, t0: Instant) {
         if !self.on
             || self
                 .last
@@ -254,7 +319,7 @@ impl Progress {
         );
     }
 
-    pub(crate) fn clear(&mut self) {
+    fn clear(&mut self) {
         if self.on && self.last.is_some() {
             eprint!("\r\x1b[2K");
         }

@@ -18,9 +18,9 @@
 //! stage fails, its receiver goes away, every upstream send fails, and the
 //! stages stop in order.
 
-use super::{Padding, Progress};
+use super::{decode_rules, Padding, Reader};
 use crate::capture::{CaptureError, PcapFile};
-use crate::decode::{decode, DecodeRules, PacketMeta, SkipReason};
+use crate::decode::{PacketMeta, SkipReason};
 use crate::error::Error;
 use crate::eve::{self, EventType, Origin};
 use crate::features::{FeatureVector, Layout, Profile};
@@ -32,7 +32,7 @@ use crate::syslog::{Severity, SyslogFormat, SyslogSink, SyslogTarget};
 use crossbeam::channel::{bounded, Receiver, RecvTimeoutError, Sender};
 use std::collections::BTreeMap;
 use std::hash::BuildHasher;
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -447,6 +447,11 @@ fn csv_writer(
     Ok(())
 }
 
+/// A stage thread's result, with a panic turned into an internal error.
+fn joined<T>(r: std::thread::Result<Result<T, Error>>, stage: &str) -> Result<T, Error> {
+    r.map_err(|_| Error::Internal(format!("the {stage} thread panicked")))?
+}
+
 fn create(path: &PathBuf) -> Result<Box<dyn Write + Send>, Error> {
     if path.as_os_str() == "-" {
         return Ok(Box::new(std::io::stdout()));
@@ -513,18 +518,14 @@ pub fn replay(cfg: &ReplayConfig) -> Result<ReplaySummary, Error> {
     let mut flow_cfg = FlowConfig::new(profile);
     flow_cfg.flow_timeout_us = cfg.flow_timeout_us;
     flow_cfg.activity_timeout_us = cfg.activity_timeout_us;
-    let rules = DecodeRules {
-        ipv6: !profile.is_compat(),
-        era_quirks: profile.is_compat(),
-        count_padding: Padding::default_for(profile) == Padding::Count,
-    };
+    let rules = decode_rules(profile, Padding::default_for(profile));
     let n = cfg.workers.max(1);
     let mut summary = ReplaySummary {
         workers: n,
         provider: model.provider,
         ..ReplaySummary::default()
     };
-    let mut skipped = [0u64; SkipReason::ALL.len()];
+    let mut reader = Reader::new(cfg.progress, t0);
     let hasher = std::hash::RandomState::new();
 
     let (worker_out, inf_in) = bounded::<Finished>(4 * n);
@@ -546,7 +547,6 @@ pub fn replay(cfg: &ReplayConfig) -> Result<ReplaySummary, Error> {
         let wr = scope.spawn(move || writer(writer_in, sinks, bundle));
 
         // The reader: this thread.
-        let mut progress = Progress::new(cfg.progress && std::io::stderr().is_terminal());
         let mut epoch = 0u64;
         let mut batches: Vec<Vec<PacketMeta>> = (0..n).map(|_| Vec::with_capacity(EPOCH)).collect();
         let mut in_epoch = 0usize;
@@ -566,55 +566,28 @@ pub fn replay(cfg: &ReplayConfig) -> Result<ReplaySummary, Error> {
             *epoch += 1;
             ok
         };
-        'files: for (fi, mut file) in files.into_iter().enumerate() {
-            let link = file.link();
-            loop {
-                let frame = match file.next_frame() {
-                    Ok(Some(frame)) => frame,
-                    Ok(None) => break,
-                    Err(e) => {
-                        progress.clear();
-                        eprintln!("warning: {e}");
-                        summary.truncated.push(e);
-                        break;
-                    }
-                };
-                summary.packets_read += 1;
-                match decode(&frame, link, rules) {
-                    Ok(meta) => {
-                        summary.packets_decoded += 1;
-                        let (key, _) = FlowKey::of(&meta, profile);
-                        let w = (hasher.hash_one(key) % n as u64) as usize;
-                        if let Some(b) = batches.get_mut(w) {
-                            b.push(meta);
-                        }
-                        in_epoch += 1;
-                        if in_epoch == EPOCH {
-                            in_epoch = 0;
-                            if !send_epoch(&mut batches, fi, &mut epoch) {
-                                break 'files;
-                            }
-                        }
-                    }
-                    Err(reason) => {
-                        if let Some(k) = skipped.get_mut(reason as usize) {
-                            *k += 1;
-                        }
-                    }
+        for (fi, mut file) in files.into_iter().enumerate() {
+            let completed = reader.read(fi, nfiles, &mut file, rules, |meta| {
+                let (key, _) = FlowKey::of(&meta, profile);
+                let w = (hasher.hash_one(key) % n as u64) as usize;
+                if let Some(b) = batches.get_mut(w) {
+                    b.push(meta);
                 }
-                if summary.packets_read & 0xffff == 0 {
-                    progress.show(fi, nfiles, &file, summary.packets_read, t0);
+                in_epoch += 1;
+                if in_epoch < EPOCH {
+                    return true;
                 }
-            }
-            // An epoch never spans two files, so `pcap_filename` is exact.
-            if in_epoch > 0 {
                 in_epoch = 0;
-                if !send_epoch(&mut batches, fi, &mut epoch) {
-                    break;
-                }
+                send_epoch(&mut batches, fi, &mut epoch)
+            });
+            // An epoch never spans two files, so `pcap_filename` is exact.
+            let flushed = in_epoch == 0 || send_epoch(&mut batches, fi, &mut epoch);
+            in_epoch = 0;
+            if !completed || !flushed {
+                break;
             }
         }
-        progress.clear();
+        reader.finish();
         to_workers.clear();
         let mut single = 0;
         for h in worker_handles {
@@ -622,22 +595,12 @@ pub fn replay(cfg: &ReplayConfig) -> Result<ReplaySummary, Error> {
         }
         let inf_result = inf.join();
         let wr_result = wr.join();
-        // The CSV stage's error comes first: it is why the stages before it stopped.
+        // Later stages' errors come first: they are why earlier stages stopped.
         if let Some(h) = csv_stage {
-            match h.join() {
-                Ok(r) => r?,
-                Err(_) => return Err(Error::Internal("the flow CSV thread panicked".into())),
-            }
+            joined(h.join(), "flow CSV")?;
         }
-        // The writer's error comes first: it is why inference stopped early.
-        let written = match wr_result {
-            Ok(r) => r?,
-            Err(_) => return Err(Error::Internal("the output writer thread panicked".into())),
-        };
-        let batches = match inf_result {
-            Ok(r) => r?,
-            Err(_) => return Err(Error::Internal("the inference thread panicked".into())),
-        };
+        let written = joined(wr_result, "output writer")?;
+        let batches = joined(inf_result, "inference")?;
         Ok((single, written, batches))
     });
     let (single, written, batches) = result?;
@@ -647,11 +610,10 @@ pub fn replay(cfg: &ReplayConfig) -> Result<ReplaySummary, Error> {
     summary.batches = batches;
     summary.syslog_failed = written.syslog_failed;
     summary.syslog_reconnects = written.syslog_reconnects;
-    for (reason, k) in SkipReason::ALL.iter().zip(skipped) {
-        if k > 0 {
-            summary.skipped.insert(*reason, k);
-        }
-    }
+    summary.packets_read = reader.packets_read;
+    summary.packets_decoded = reader.packets_decoded;
+    summary.skipped = reader.skipped();
+    summary.truncated = reader.truncated;
     summary.elapsed = t0.elapsed();
     Ok(summary)
 }
