@@ -20,6 +20,8 @@ pub enum Command {
     Extract(ExtractArgs),
     /// Offline IDS: score every flow of pcap/pcapng files with a model and write alerts.
     Replay(Box<ReplayArgs>),
+    /// The sensor: capture on an interface (a span or mirror port), score flows, alert, block.
+    Live(Box<LiveArgs>),
     /// Model bundles.
     #[command(subcommand)]
     Model(ModelCommand),
@@ -59,6 +61,47 @@ pub struct ReplayArgs {
     /// Capture files (pcap or pcapng), read in order as one capture.
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
+    /// Options shared with `live`.
+    #[command(flatten)]
+    pub common: SensorArgs,
+    /// No progress bar and no summary.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// `flowsentinel live`. Every option can also be set in the `--config` file
+/// (same names, with `_` for `-`); the command line wins.
+#[derive(Debug, clap::Args)]
+pub struct LiveArgs {
+    /// The interface to capture on.
+    #[arg(short = 'i', long = "interface", value_name = "IFACE")]
+    pub interface: Option<String>,
+    /// A BPF capture filter (tcpdump syntax).
+    #[arg(long, value_name = "FILTER")]
+    pub bpf: Option<String>,
+    /// Put the interface in promiscuous mode.
+    #[arg(long)]
+    pub promisc: bool,
+    /// Bytes captured per frame [default: 65535].
+    #[arg(long, value_name = "BYTES")]
+    pub snaplen: Option<i32>,
+    /// Kernel capture buffer in MiB [default: 64].
+    #[arg(long = "buffer-mb", value_name = "MIB")]
+    pub buffer_mb: Option<u32>,
+    /// Switch to this user once the capture and outputs are open (not under systemd).
+    #[arg(long, value_name = "NAME")]
+    pub user: Option<String>,
+    /// Options shared with `replay`.
+    #[command(flatten)]
+    pub common: SensorArgs,
+    /// No summary at exit.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// Options of both `replay` and `live`.
+#[derive(Debug, clap::Args)]
+pub struct SensorArgs {
     /// TOML config file.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -104,9 +147,33 @@ pub struct ReplayArgs {
     /// Activity timeout in seconds [default: 5].
     #[arg(long = "activity-timeout", value_name = "SECONDS")]
     pub activity_timeout: Option<f64>,
-    /// No progress bar and no summary.
-    #[arg(short, long)]
-    pub quiet: bool,
+    /// Score flows still open once they have been active S seconds, and every S seconds after (0: off) [default: 10].
+    #[arg(long = "interim-after", value_name = "SECONDS")]
+    pub interim_after: Option<f64>,
+    /// Write a stats event every S seconds (0: only at exit) [default: 60 for live, none for replay].
+    #[arg(long = "stats-interval", value_name = "SECONDS")]
+    pub stats_interval: Option<f64>,
+    /// Run this executable (no shell) to block the flagged address: `block SRC_IP SRC_PORT DEST_IP DEST_PORT PROTO LABEL SCORE TTL`, alert JSON on stdin.
+    #[arg(long = "ips-hook", value_name = "PATH")]
+    pub ips_hook: Option<PathBuf>,
+    /// Seconds a block lasts; then the hook runs with `unblock` [default: 600].
+    #[arg(long = "ips-ttl", value_name = "SECONDS")]
+    pub ips_ttl: Option<f64>,
+    /// Never block addresses in this CIDR (repeatable).
+    #[arg(long = "ips-allow", value_name = "CIDR")]
+    pub ips_allow: Vec<String>,
+    /// Block the flow's source or destination address: src or dst [default: src].
+    #[arg(long = "ips-block", value_name = "SIDE")]
+    pub ips_block: Option<String>,
+    /// Log and count hook calls without running the hook.
+    #[arg(long = "ips-dry-run")]
+    pub ips_dry_run: bool,
+    /// Kill a hook still running after this many seconds [default: 5].
+    #[arg(long = "ips-timeout", value_name = "SECONDS")]
+    pub ips_timeout: Option<f64>,
+    /// Hook calls per second at most [default: 10].
+    #[arg(long = "ips-rate", value_name = "PER_SECOND")]
+    pub ips_rate: Option<f64>,
 }
 
 /// Feature profile on the command line.

@@ -1,21 +1,24 @@
 //! The config file (`--config FILE`, TOML) and its merge with the command
-//! line: every `replay` option can live in the file under the same name as
-//! the flag (with `_` for `-`); a flag given on the command line wins.
+//! line: every `replay` and `live` option can live in the file under the same
+//! name as the flag (with `_` for `-`); a flag given on the command line wins.
 //! Unknown keys and wrong types are refused with the file, line and key.
+//! `systemd/flowsentinel.toml` documents every key.
 
+use crate::capture::LiveOptions;
 use crate::error::Error;
 use crate::infer::Device;
-use crate::pipeline::replay::ReplayConfig;
+use crate::ips::{BlockSide, Cidr, HookConfig};
+use crate::pipeline::sensor::{SensorConfig, Source};
 use crate::syslog::{SyslogFormat, SyslogTarget};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// `replay` settings as typed, from the file or the command line; `None`
-/// means "not given here".
+/// `replay` and `live` settings as typed, from the file or the command line;
+/// `None` means "not given here".
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ReplaySettings {
+pub struct Settings {
     /// Model bundle directory.
     pub model: Option<PathBuf>,
     /// EVE JSON output path or `-`.
@@ -44,11 +47,48 @@ pub struct ReplaySettings {
     pub flow_timeout: Option<f64>,
     /// Activity timeout, seconds.
     pub activity_timeout: Option<f64>,
+    /// Score open flows every this many seconds (0: off).
+    pub interim_after: Option<f64>,
+    /// Seconds between stats events (0: only at exit).
+    pub stats_interval: Option<f64>,
+    /// IPS hook executable.
+    pub ips_hook: Option<PathBuf>,
+    /// Seconds a block lasts.
+    pub ips_ttl: Option<f64>,
+    /// CIDRs never blocked.
+    pub ips_allow: Option<Vec<String>>,
+    /// Which address to block: src or dst.
+    pub ips_block: Option<String>,
+    /// Log hook calls without running them.
+    pub ips_dry_run: Option<bool>,
+    /// Seconds before a hanging hook is killed.
+    pub ips_timeout: Option<f64>,
+    /// Hook calls per second at most.
+    pub ips_rate: Option<f64>,
+    /// Live: the interface.
+    pub interface: Option<String>,
+    /// Live: BPF filter.
+    pub bpf: Option<String>,
+    /// Live: promiscuous mode.
+    pub promisc: Option<bool>,
+    /// Live: bytes captured per frame.
+    pub snaplen: Option<i32>,
+    /// Live: kernel capture buffer, MiB.
+    pub buffer_mb: Option<u32>,
+    /// Live: the user to switch to once the capture is open.
+    pub user: Option<String>,
 }
 
-impl ReplaySettings {
+/// `over.field.or(self.field)` for each field.
+macro_rules! overlay {
+    ($base:expr, $over:expr, $($f:ident),+ $(,)?) => {
+        Settings { $($f: $over.$f.or($base.$f)),+ }
+    };
+}
+
+impl Settings {
     /// Reads a TOML config file.
-    pub fn load(path: &Path) -> Result<ReplaySettings, Error> {
+    pub fn load(path: &Path) -> Result<Settings, Error> {
         let err = |reason: String| Error::Config {
             path: path.to_path_buf(),
             reason,
@@ -58,28 +98,47 @@ impl ReplaySettings {
     }
 
     /// These settings with `over`'s given values taking precedence.
-    pub fn overlay(self, over: ReplaySettings) -> ReplaySettings {
-        ReplaySettings {
-            model: over.model.or(self.model),
-            alerts: over.alerts.or(self.alerts),
-            flow_events: over.flow_events.or(self.flow_events),
-            flows_csv: over.flows_csv.or(self.flows_csv),
-            labels: over.labels.or(self.labels),
-            syslog: over.syslog.or(self.syslog),
-            syslog_format: over.syslog_format.or(self.syslog_format),
-            workers: over.workers.or(self.workers),
-            batch_size: over.batch_size.or(self.batch_size),
-            batch_timeout_ms: over.batch_timeout_ms.or(self.batch_timeout_ms),
-            device: over.device.or(self.device),
-            onnxruntime: over.onnxruntime.or(self.onnxruntime),
-            flow_timeout: over.flow_timeout.or(self.flow_timeout),
-            activity_timeout: over.activity_timeout.or(self.activity_timeout),
-        }
+    pub fn overlay(self, over: Settings) -> Settings {
+        overlay!(
+            self,
+            over,
+            model,
+            alerts,
+            flow_events,
+            flows_csv,
+            labels,
+            syslog,
+            syslog_format,
+            workers,
+            batch_size,
+            batch_timeout_ms,
+            device,
+            onnxruntime,
+            flow_timeout,
+            activity_timeout,
+            interim_after,
+            stats_interval,
+            ips_hook,
+            ips_ttl,
+            ips_allow,
+            ips_block,
+            ips_dry_run,
+            ips_timeout,
+            ips_rate,
+            interface,
+            bpf,
+            promisc,
+            snaplen,
+            buffer_mb,
+            user,
+        )
     }
 
-    /// Validates and fills defaults.
-    pub fn build(self, files: Vec<PathBuf>, progress: bool) -> Result<ReplayConfig, Error> {
+    /// Validates and fills defaults: `replay` of `files`, or `live` when
+    /// `files` is `None`.
+    pub fn build(self, files: Option<Vec<PathBuf>>, progress: bool) -> Result<SensorConfig, Error> {
         let usage = Error::Usage;
+        let live = files.is_none();
         let device: Device = match self.device.as_deref() {
             None => Device::Cpu,
             Some(d) => d.parse().map_err(|e| usage(format!("--device: {e}")))?,
@@ -111,8 +170,97 @@ impl ReplaySettings {
                 "--batch-size: expected 1..=65536, got {batch_size}"
             )));
         }
-        Ok(ReplayConfig {
-            files,
+        let interim_after_us = match self.interim_after.unwrap_or(10.0) {
+            0.0 => 0,
+            s => seconds_to_us("interim-after", s)?,
+        };
+        let stats_interval = match self.stats_interval.or(live.then_some(60.0)) {
+            None | Some(0.0) => None,
+            Some(s) => Some(duration("stats-interval", s)?),
+        };
+        let hook = match self.ips_hook {
+            None => {
+                let given = self.ips_ttl.is_some()
+                    || self.ips_allow.is_some()
+                    || self.ips_block.is_some()
+                    || self.ips_dry_run.is_some()
+                    || self.ips_timeout.is_some()
+                    || self.ips_rate.is_some();
+                if given {
+                    return Err(usage("the --ips-* options need --ips-hook".into()));
+                }
+                None
+            }
+            Some(path) => Some(HookConfig {
+                path,
+                ttl: duration("ips-ttl", self.ips_ttl.unwrap_or(600.0))?,
+                allow: self
+                    .ips_allow
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|c| {
+                        c.parse::<Cidr>()
+                            .map_err(|e| usage(format!("--ips-allow: {e}")))
+                    })
+                    .collect::<Result<_, _>>()?,
+                side: match self.ips_block.as_deref() {
+                    None => BlockSide::Src,
+                    Some(b) => b.parse().map_err(|e| usage(format!("--ips-block: {e}")))?,
+                },
+                dry_run: self.ips_dry_run.unwrap_or(false),
+                timeout: duration("ips-timeout", self.ips_timeout.unwrap_or(5.0))?,
+                rate_per_sec: match self.ips_rate.unwrap_or(10.0) {
+                    r if r.is_finite() && r > 0.0 => r,
+                    r => {
+                        return Err(usage(format!(
+                            "--ips-rate: expected a positive number of calls per second, got {r}"
+                        )))
+                    }
+                },
+            }),
+        };
+        let source = match files {
+            Some(files) => {
+                let live_only = [
+                    ("interface", self.interface.is_some()),
+                    ("bpf", self.bpf.is_some()),
+                    ("promisc", self.promisc.is_some()),
+                    ("snaplen", self.snaplen.is_some()),
+                    ("buffer-mb", self.buffer_mb.is_some()),
+                    ("user", self.user.is_some()),
+                ];
+                if let Some((name, _)) = live_only.iter().find(|(_, given)| *given) {
+                    return Err(usage(format!("--{name} applies to `live` only")));
+                }
+                Source::Files(files)
+            }
+            None => {
+                let iface = self
+                    .interface
+                    .ok_or_else(|| usage("live needs an interface: -i IFACE".into()))?;
+                let snaplen = self.snaplen.unwrap_or(65_535);
+                if !(64..=262_144).contains(&snaplen) {
+                    return Err(usage(format!(
+                        "--snaplen: expected 64..=262144, got {snaplen}"
+                    )));
+                }
+                let buffer_mb = self.buffer_mb.unwrap_or(64);
+                if !(1..=2047).contains(&buffer_mb) {
+                    return Err(usage(format!(
+                        "--buffer-mb: expected 1..=2047, got {buffer_mb}"
+                    )));
+                }
+                Source::Live(LiveOptions {
+                    iface,
+                    bpf: self.bpf,
+                    promisc: self.promisc.unwrap_or(false),
+                    snaplen,
+                    buffer_mb,
+                })
+            }
+        };
+        Ok(SensorConfig {
+            source,
             model: self
                 .model
                 .unwrap_or_else(|| PathBuf::from("models/default")),
@@ -131,9 +279,19 @@ impl ReplaySettings {
                 "activity-timeout",
                 self.activity_timeout.unwrap_or(5.0),
             )?,
+            interim_after_us,
+            stats_interval,
+            hook,
+            user: self.user,
             progress,
         })
     }
+}
+
+/// A positive number of seconds as a duration, or a usage error naming the option.
+fn duration(name: &str, s: f64) -> Result<Duration, Error> {
+    let us = seconds_to_us(name, s)?;
+    Ok(Duration::from_micros(us.unsigned_abs()))
 }
 
 /// A positive number of seconds as µs, or a usage error naming the option.

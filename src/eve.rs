@@ -6,7 +6,7 @@
 //! `timestamp, flow_id, event_type, src_ip, src_port, dest_ip, dest_port,
 //! proto`. The line buffer is reused between events.
 
-use crate::flow::FinishedFlow;
+use crate::flow::{EndReason, FinishedFlow};
 use crate::infer::{Bundle, Verdict};
 use serde::Serialize;
 use serde_json::Map;
@@ -14,8 +14,11 @@ use serde_json::Map;
 /// An EVE event type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventType {
-    /// The model flagged the flow.
-    Alert,
+    /// The model flagged the flow; `blocked` once the IPS hook blocked it.
+    Alert {
+        /// The IPS hook ran and succeeded (`action: "blocked"`).
+        blocked: bool,
+    },
     /// Every scored flow (`--flow-events`).
     Flow,
 }
@@ -56,6 +59,8 @@ struct FlowPart {
     bytes_toclient: u64,
     start: String,
     end: String,
+    /// "active" for an interim verdict on an open flow, else "closed".
+    state: &'static str,
     reason: &'static str,
 }
 
@@ -156,7 +161,7 @@ pub fn write_event(
         timestamp: timestamp(flow.record.last_us()),
         flow_id: flow_id(flow),
         event_type: match kind {
-            EventType::Alert => "alert",
+            EventType::Alert { .. } => "alert",
             EventType::Flow => "flow",
         },
         src_ip: src.to_string(),
@@ -166,12 +171,15 @@ pub fn write_event(
         proto: proto_name(flow.key.proto),
         in_iface: origin.iface,
         pcap_filename: origin.pcap,
-        alert: (kind == EventType::Alert).then(|| AlertPart {
-            action: "allowed",
-            signature: format!("flowsentinel {label}"),
-            category: label,
-            severity: severity(bundle, verdict),
-        }),
+        alert: match kind {
+            EventType::Alert { blocked } => Some(AlertPart {
+                action: if blocked { "blocked" } else { "allowed" },
+                signature: format!("flowsentinel {label}"),
+                category: label,
+                severity: severity(bundle, verdict),
+            }),
+            EventType::Flow => None,
+        },
         flow: FlowPart {
             pkts_toserver: pf,
             pkts_toclient: pb,
@@ -179,6 +187,11 @@ pub fn write_event(
             bytes_toclient: bb,
             start: timestamp(flow.record.start_us()),
             end: timestamp(flow.record.last_us()),
+            state: if flow.reason == EndReason::Active {
+                "active"
+            } else {
+                "closed"
+            },
             reason: flow.reason.label(),
         },
         ml: MlPart {

@@ -119,6 +119,9 @@ pub enum EndReason {
     FlowTimeout,
     /// The input ended with the flow still open.
     EndOfInput,
+    /// Not ended: an interim snapshot of a flow that is still open
+    /// ([`FlowTable::interim`]).
+    Active,
 }
 
 impl EndReason {
@@ -129,6 +132,7 @@ impl EndReason {
             EndReason::Rst => "rst",
             EndReason::FlowTimeout => "timeout",
             EndReason::EndOfInput => "end_of_input",
+            EndReason::Active => "active",
         }
     }
 }
@@ -196,6 +200,8 @@ struct Entry {
     src_is_a: bool,
     /// FIN seen from the forward (bit 0) and backward (bit 1) side (fixed).
     fins: u8,
+    /// Interim snapshots taken so far ([`FlowTable::interim`]).
+    interims: u32,
 }
 
 /// The flow table of one worker.
@@ -295,6 +301,7 @@ impl FlowTable {
             record: FlowRecord::new(p, self.cfg.profile),
             src_is_a,
             fins: 0,
+            interims: 0,
         }
     }
 
@@ -413,6 +420,36 @@ impl FlowTable {
             if let Some(e) = self.remove(&key) {
                 self.emit(key, e, EndReason::FlowTimeout, out);
             }
+        }
+    }
+
+    /// Interim snapshots (reason [`EndReason::Active`]) of the open flows that
+    /// have been active another `every_us` since their start: a flow is
+    /// snapshotted once `now_us` reaches start + k·every_us for the next k,
+    /// at most once per call. The flows stay open.
+    pub fn interim(&mut self, now_us: i64, every_us: i64, out: &mut impl FnMut(FinishedFlow)) {
+        if every_us <= 0 {
+            return;
+        }
+        for (key, &i) in &self.index {
+            let Some(Some(e)) = self.slots.get_mut(i as usize) else {
+                continue;
+            };
+            let age = now_us.saturating_sub(e.record.start_us());
+            let due = every_us.saturating_mul(i64::from(e.interims) + 1);
+            if age < due {
+                continue;
+            }
+            // Skip the multiples that passed unseen (a late tick): one snapshot.
+            e.interims = u32::try_from(age / every_us).unwrap_or(u32::MAX);
+            let mut record = e.record.clone();
+            record.close();
+            out(FinishedFlow {
+                key: *key,
+                src_is_a: e.src_is_a,
+                record,
+                reason: EndReason::Active,
+            });
         }
     }
 

@@ -139,6 +139,7 @@ pub fn read(path: &Path, needs: &[Input], need_src_ip: bool) -> Result<Vec<FlowR
             src_port: 0,
             dst_port: 0,
             proto: 0,
+            interim: false,
         };
         for (col, (slot, field)) in slots.iter().zip(&fields).enumerate() {
             let v = field.trim();

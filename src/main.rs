@@ -6,12 +6,12 @@
 mod cli;
 
 use clap::Parser;
-use cli::{CheckArgs, Cli, Command, ExtractArgs, ModelCommand, PaddingArg, ProfileArg, ReplayArgs};
-use flowsentinel::config::{seconds_to_us, ReplaySettings};
+use cli::{CheckArgs, Cli, Command, ExtractArgs, ModelCommand, PaddingArg, ProfileArg, SensorArgs};
+use flowsentinel::config::{seconds_to_us, Settings};
 use flowsentinel::features::Profile;
 use flowsentinel::flow::FlowConfig;
 use flowsentinel::pipeline::check::{check, CheckConfig};
-use flowsentinel::pipeline::replay::replay;
+use flowsentinel::pipeline::sensor::{run as run_sensor, SensorSummary};
 use flowsentinel::pipeline::{extract, ExtractConfig, Padding};
 use flowsentinel::Error;
 use std::process::ExitCode;
@@ -42,8 +42,9 @@ fn extract_config(a: ExtractArgs) -> Result<ExtractConfig, Error> {
     })
 }
 
-fn replay_settings(a: &ReplayArgs) -> ReplaySettings {
-    ReplaySettings {
+/// The options of `replay` and `live` as settings (`None`: not given).
+fn sensor_settings(a: &SensorArgs) -> Settings {
+    Settings {
         model: a.model.clone(),
         alerts: a.alerts.clone(),
         flow_events: a.flow_events.then_some(true),
@@ -58,27 +59,64 @@ fn replay_settings(a: &ReplayArgs) -> ReplaySettings {
         onnxruntime: a.onnxruntime.clone(),
         flow_timeout: a.flow_timeout,
         activity_timeout: a.activity_timeout,
+        interim_after: a.interim_after,
+        stats_interval: a.stats_interval,
+        ips_hook: a.ips_hook.clone(),
+        ips_ttl: a.ips_ttl,
+        ips_allow: (!a.ips_allow.is_empty()).then(|| a.ips_allow.clone()),
+        ips_block: a.ips_block.clone(),
+        ips_dry_run: a.ips_dry_run.then_some(true),
+        ips_timeout: a.ips_timeout,
+        ips_rate: a.ips_rate,
+        ..Settings::default()
     }
+}
+
+/// The config file's settings under the command line's.
+fn merged(common: &SensorArgs, cli: Settings) -> Result<Settings, Error> {
+    let from_file = match &common.config {
+        Some(p) => Settings::load(p)?,
+        None => Settings::default(),
+    };
+    Ok(from_file.overlay(cli))
+}
+
+/// Runs `replay` or `live` and prints the summary.
+fn sensor(
+    settings: Settings,
+    files: Option<Vec<std::path::PathBuf>>,
+    quiet: bool,
+) -> Result<ExitCode, Error> {
+    let cfg = settings.build(files, !quiet)?;
+    let summary: SensorSummary = run_sensor(&cfg)?;
+    if !quiet {
+        eprint!("{}", summary.render());
+    }
+    Ok(if summary.truncated.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn run(cli: Cli) -> Result<ExitCode, Error> {
     match cli.command {
         Command::Replay(args) => {
-            let from_file = match &args.config {
-                Some(p) => ReplaySettings::load(p)?,
-                None => ReplaySettings::default(),
+            let settings = merged(&args.common, sensor_settings(&args.common))?;
+            sensor(settings, Some(args.files), args.quiet)
+        }
+        Command::Live(args) => {
+            let cli = Settings {
+                interface: args.interface.clone(),
+                bpf: args.bpf.clone(),
+                promisc: args.promisc.then_some(true),
+                snaplen: args.snaplen,
+                buffer_mb: args.buffer_mb,
+                user: args.user.clone(),
+                ..sensor_settings(&args.common)
             };
-            let settings = from_file.overlay(replay_settings(&args));
-            let cfg = settings.build(args.files, !args.quiet)?;
-            let summary = replay(&cfg)?;
-            if !args.quiet {
-                eprint!("{}", summary.render());
-            }
-            Ok(if summary.truncated.is_empty() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            })
+            let settings = merged(&args.common, cli)?;
+            sensor(settings, None, args.quiet)
         }
         Command::Model(ModelCommand::Check(a)) => {
             let CheckArgs {

@@ -150,23 +150,27 @@ pub struct CsvWriter<W: Write> {
 impl<W: Write> CsvWriter<W> {
     /// Starts a CSV: writes the header of `layout`.
     pub fn new(out: W, layout: Layout, profile: Profile) -> io::Result<Self> {
-        Self::with_extra_columns(out, layout, profile, &[])
+        Self::with_extra_columns(out, layout, profile, &[], true)
     }
 
     /// Starts a CSV whose rows end with `extra` columns after the layout's
-    /// (their values are passed to [`CsvWriter::write_with`]).
+    /// (their values are passed to [`CsvWriter::write_with`]). `header` is
+    /// false when appending to a file that already has one.
     pub fn with_extra_columns(
         mut out: W,
         layout: Layout,
         profile: Profile,
         extra: &[&str],
+        header: bool,
     ) -> io::Result<Self> {
-        out.write_all(layout.header().as_bytes())?;
-        for name in extra {
-            out.write_all(b",")?;
-            out.write_all(name.as_bytes())?;
+        if header {
+            out.write_all(layout.header().as_bytes())?;
+            for name in extra {
+                out.write_all(b",")?;
+                out.write_all(name.as_bytes())?;
+            }
+            out.write_all(b"\n")?;
         }
-        out.write_all(b"\n")?;
         Ok(Self {
             out,
             layout: layout.columns(),

@@ -46,6 +46,9 @@ pub struct FlowRow {
     pub dst_port: u16,
     /// IP protocol.
     pub proto: u8,
+    /// An interim row of a flow still open: scored with its sequence window
+    /// as context, but not added to the window (the final row will be).
+    pub interim: bool,
 }
 
 impl Input {
@@ -595,6 +598,7 @@ mod tests {
             src_port: 1234,
             dst_port: 80,
             proto: 6,
+            interim: false,
         };
         let mut out = [0f32; 4];
         b.preprocess(&row, &mut out);

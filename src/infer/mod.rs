@@ -192,7 +192,7 @@ impl Model {
                         self.input.extend_from_slice(v);
                     }
                     self.input.extend_from_slice(&self.row);
-                    if len > 1 {
+                    if len > 1 && !r.interim {
                         // Reuse the oldest vector's buffer once the window is full.
                         let mut v = if window.len() + 1 >= len {
                             window.pop_front().unwrap_or_default()

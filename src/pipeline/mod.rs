@@ -3,10 +3,11 @@
 //! allocation and counters for everything that does not become a flow.
 
 pub mod check;
-pub mod replay;
+pub mod live;
+pub mod sensor;
 
-use crate::capture::{CaptureError, PcapFile};
-use crate::decode::{decode, DecodeRules, PacketMeta, SkipReason};
+use crate::capture::{CaptureError, Frame, PcapFile};
+use crate::decode::{decode, DecodeRules, LinkType, PacketMeta, SkipReason};
 use crate::error::Error;
 use crate::features::{Layout, Profile};
 use crate::flow::{FlowConfig, FlowTable};
@@ -245,24 +246,42 @@ impl Reader {
                     return true;
                 }
             };
-            self.packets_read += 1;
-            match decode(&frame, link, rules) {
-                Ok(meta) => {
-                    self.packets_decoded += 1;
-                    if !on_packet(meta) {
-                        return false;
-                    }
-                }
-                Err(reason) => {
-                    if let Some(k) = self.skipped.get_mut(reason as usize) {
-                        *k += 1;
-                    }
+            if let Some(meta) = self.decode(&frame, link, rules) {
+                if !on_packet(meta) {
+                    return false;
                 }
             }
             if self.packets_read & 0xffff == 0 {
                 self.progress.show(i, n, file, self.packets_read, self.t0);
             }
         }
+    }
+
+    /// Counts and decodes one frame; `None` when it is skipped.
+    pub(crate) fn decode(
+        &mut self,
+        frame: &Frame<'_>,
+        link: LinkType,
+        rules: DecodeRules,
+    ) -> Option<PacketMeta> {
+        self.packets_read += 1;
+        match decode(frame, link, rules) {
+            Ok(meta) => {
+                self.packets_decoded += 1;
+                Some(meta)
+            }
+            Err(reason) => {
+                if let Some(k) = self.skipped.get_mut(reason as usize) {
+                    *k += 1;
+                }
+                None
+            }
+        }
+    }
+
+    /// Skipped frames, indexed as `SkipReason::ALL`.
+    pub(crate) fn skipped_by_index(&self) -> [u64; SkipReason::ALL.len()] {
+        self.skipped
     }
 
     /// Clears the progress line.

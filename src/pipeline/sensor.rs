@@ -1,0 +1,1277 @@
+//! The IDS pipeline behind `replay` (files) and `live` (an interface).
+//! Threads joined by channels, data one way:
+//!
+//! ```text
+//! reader (capture + decode) ──PacketMeta epochs──▶ N flow workers (shards)
+//!     ──finished flows + features──▶ inference (ordering, batching, ORT)
+//!     ──scored batches──▶ writer (EVE JSON, syslog, IPS hook, stats)
+//!     ──scored batches──▶ flow CSV
+//! ```
+//!
+//! The reader picks a worker from a randomly keyed hash of the direction-neutral
+//! flow key, so both directions of a flow meet in one worker, in order. It cuts
+//! the packet stream into epochs of at most [`EPOCH`] packets and sends every
+//! worker every epoch, even an empty one; workers answer each epoch with the
+//! flows it finished. Inference releases an epoch once every worker has
+//! answered, sorted by (last packet, first packet, key). Flow records, their
+//! order, and so the windows of sequence models, are therefore the same for
+//! any worker count.
+//!
+//! An epoch may carry a tick, the time "now": on it, workers take interim
+//! snapshots of flows open for another `interim_after` (early verdicts), and
+//! live capture also ends flows whose flow timeout has passed. Replay ticks
+//! once per second of packet time, so its output depends only on the packets;
+//! live capture ticks from the wall clock every [`LIVE_CUT`].
+//!
+//! Offline replay never drops: full channels block the reader. Live capture
+//! never blocks the reader: a worker whose queue is full loses packets, which
+//! are counted. When a later stage fails, its receiver goes away, every
+//! upstream send fails, and the stages stop in order. SIGINT/SIGTERM stop the
+//! reader; everything read so far is flushed through every stage.
+
+use super::{decode_rules, Padding, Reader};
+use crate::capture::{CaptureError, KernelStats, LiveOptions, PcapFile};
+use crate::decode::{PacketMeta, SkipReason};
+use crate::error::Error;
+use crate::eve::{self, EventType, Origin};
+use crate::features::{FeatureVector, Layout, Profile};
+use crate::flow::{EndReason, FinishedFlow, FlowConfig, FlowKey, FlowTable};
+use crate::infer::{Bundle, Device, FlowRow, Model, Scored};
+use crate::ips::{Hook, HookAlert, HookConfig, HookStats, Outcome};
+use crate::labels::Labeler;
+use crate::output::CsvWriter;
+use crate::syslog::{Severity, SyslogFormat, SyslogSink, SyslogTarget};
+use crossbeam::channel::{bounded, unbounded, Receiver, RecvTimeoutError, Sender};
+use std::collections::{BTreeMap, HashMap};
+use std::hash::BuildHasher;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+/// Packets per epoch at most (see the module docs).
+pub const EPOCH: usize = 2048;
+/// Replay's tick interval, in packet time.
+const REPLAY_TICK_US: i64 = 1_000_000;
+/// Live capture cuts an epoch, with a wall-clock tick, this often.
+pub const LIVE_CUT: Duration = Duration::from_millis(100);
+/// Live: epochs queued for one worker before its packets are dropped.
+const LIVE_QUEUE_LIMIT: usize = 64;
+
+/// Where packets come from.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// Capture files, read in order as one capture.
+    Files(Vec<PathBuf>),
+    /// A live interface.
+    Live(LiveOptions),
+}
+
+/// Everything `replay` and `live` need.
+#[derive(Debug, Clone)]
+pub struct SensorConfig {
+    /// Packets.
+    pub source: Source,
+    /// The model bundle.
+    pub model: PathBuf,
+    /// Execution provider.
+    pub device: Device,
+    /// Explicit ONNX Runtime library.
+    pub onnxruntime: Option<PathBuf>,
+    /// EVE JSON output (`-` for standard output).
+    pub alerts: PathBuf,
+    /// Log every scored flow as an EVE `flow` event.
+    pub flow_events: bool,
+    /// Flow CSV with the model's label and score appended.
+    pub flows_csv: Option<PathBuf>,
+    /// Attack episodes for the flow CSV's Label column.
+    pub labels: Option<PathBuf>,
+    /// Syslog output.
+    pub syslog: Option<(SyslogTarget, SyslogFormat)>,
+    /// Flow workers.
+    pub workers: usize,
+    /// Inference batch size B.
+    pub batch_size: usize,
+    /// Inference batch timeout T.
+    pub batch_timeout: Duration,
+    /// Flow timeout, µs.
+    pub flow_timeout_us: i64,
+    /// Activity timeout, µs.
+    pub activity_timeout_us: i64,
+    /// Score open flows every this many µs of their life (0: never).
+    pub interim_after_us: i64,
+    /// Write a stats event this often (live: also at exit).
+    pub stats_interval: Option<Duration>,
+    /// The IPS hook.
+    pub hook: Option<HookConfig>,
+    /// Live: drop root to this user once the capture is open.
+    pub user: Option<String>,
+    /// Show a progress bar on a terminal (replay).
+    pub progress: bool,
+}
+
+/// What a run did.
+#[derive(Debug, Default)]
+pub struct SensorSummary {
+    /// Frames read.
+    pub packets_read: u64,
+    /// Frames that became flow packets.
+    pub packets_decoded: u64,
+    /// Frames skipped, by reason.
+    pub skipped: BTreeMap<SkipReason, u64>,
+    /// Live: the kernel's counters.
+    pub kernel: Option<KernelStats>,
+    /// Live: packets dropped because a flow worker's queue was full.
+    pub queue_dropped: u64,
+    /// Flows scored (finished flows; interim snapshots not included).
+    pub flows: u64,
+    /// Interim snapshots of open flows scored.
+    pub interim_scored: u64,
+    /// Compat only: single-packet flows the era tool never wrote (not scored).
+    pub single_packet_flows: u64,
+    /// Alert events per label (interim and final).
+    pub alerts: BTreeMap<String, u64>,
+    /// Alert events on open flows.
+    pub interim_alerts: u64,
+    /// Final verdicts not alerted again: the flow already had an interim
+    /// alert with the same label.
+    pub repeats_suppressed: u64,
+    /// Inference batches run.
+    pub batches: u64,
+    /// Syslog messages not delivered.
+    pub syslog_failed: u64,
+    /// Syslog reconnects.
+    pub syslog_reconnects: u64,
+    /// IPS hook outcomes.
+    pub hook: Option<HookStats>,
+    /// Files that ended early (their whole packets were processed).
+    pub truncated: Vec<CaptureError>,
+    /// The run was stopped by SIGINT or SIGTERM.
+    pub interrupted: bool,
+    /// Flow workers used.
+    pub workers: usize,
+    /// Execution provider.
+    pub provider: &'static str,
+    /// Wall time.
+    pub elapsed: Duration,
+}
+
+impl SensorSummary {
+    /// The end-of-run summary table.
+    pub fn render(&self) -> String {
+        let secs = self.elapsed.as_secs_f64().max(1e-9);
+        let mut s = String::new();
+        let mut row = |k: &str, v: String| s.push_str(&format!("{k:<34} {v:>12}\n"));
+        row("packets read", self.packets_read.to_string());
+        if let Some(k) = self.kernel {
+            row("dropped by the kernel", k.dropped.to_string());
+            row("dropped by the interface", k.if_dropped.to_string());
+        }
+        row("packets decoded", self.packets_decoded.to_string());
+        for (reason, n) in &self.skipped {
+            row(
+                &format!("dropped at decode: {}", reason.label()),
+                n.to_string(),
+            );
+        }
+        row("dropped in channels", self.queue_dropped.to_string());
+        if self.single_packet_flows > 0 {
+            row(
+                "single-packet flows (era rule)",
+                self.single_packet_flows.to_string(),
+            );
+        }
+        row("flows scored", self.flows.to_string());
+        row("interim verdicts", self.interim_scored.to_string());
+        row("inference batches", self.batches.to_string());
+        let total: u64 = self.alerts.values().sum();
+        row("alerts", total.to_string());
+        for (label, n) in &self.alerts {
+            row(&format!("  {label}"), n.to_string());
+        }
+        row("  of them on open flows", self.interim_alerts.to_string());
+        row(
+            "final verdicts already alerted",
+            self.repeats_suppressed.to_string(),
+        );
+        if self.syslog_failed > 0 || self.syslog_reconnects > 0 {
+            row("syslog messages lost", self.syslog_failed.to_string());
+            row("syslog reconnects", self.syslog_reconnects.to_string());
+        }
+        if let Some(h) = &self.hook {
+            for o in Outcome::ALL {
+                let n = h.count(o);
+                if n > 0 {
+                    row(&format!("ips hook: {}", o.label()), n.to_string());
+                }
+            }
+            row("ips hook: unblocked", h.unblocked.to_string());
+            if h.unblock_failed > 0 {
+                row("ips hook: unblock failed", h.unblock_failed.to_string());
+            }
+        }
+        row(
+            "workers / device",
+            format!("{} / {}", self.workers, self.provider),
+        );
+        row("elapsed", format!("{secs:.3} s"));
+        row(
+            "packets per second",
+            format!("{:.0}", self.packets_read as f64 / secs),
+        );
+        s
+    }
+}
+
+/// Counters every stage publishes, for stats events while running.
+struct Metrics {
+    received: AtomicU64,
+    decoded: AtomicU64,
+    skipped: [AtomicU64; SkipReason::ALL.len()],
+    kernel_received: AtomicU64,
+    kernel_dropped: AtomicU64,
+    if_dropped: AtomicU64,
+    queue_dropped: AtomicU64,
+    /// Open flows, per worker.
+    active: Vec<AtomicU64>,
+    finished: AtomicU64,
+    interim: AtomicU64,
+    batches: AtomicU64,
+}
+
+impl Metrics {
+    fn new(workers: usize) -> Self {
+        Self {
+            received: AtomicU64::new(0),
+            decoded: AtomicU64::new(0),
+            skipped: Default::default(),
+            kernel_received: AtomicU64::new(0),
+            kernel_dropped: AtomicU64::new(0),
+            if_dropped: AtomicU64::new(0),
+            queue_dropped: AtomicU64::new(0),
+            active: (0..workers).map(|_| AtomicU64::new(0)).collect(),
+            finished: AtomicU64::new(0),
+            interim: AtomicU64::new(0),
+            batches: AtomicU64::new(0),
+        }
+    }
+
+    /// Publishes the reader's counters.
+    fn reader(&self, r: &Reader, queue_dropped: u64) {
+        self.received.store(r.packets_read, Relaxed);
+        self.decoded.store(r.packets_decoded, Relaxed);
+        for (m, n) in self.skipped.iter().zip(r.skipped_by_index()) {
+            m.store(n, Relaxed);
+        }
+        self.queue_dropped.store(queue_dropped, Relaxed);
+    }
+
+    fn kernel(&self, k: KernelStats) {
+        self.kernel_received.store(k.received, Relaxed);
+        self.kernel_dropped.store(k.dropped, Relaxed);
+        self.if_dropped.store(k.if_dropped, Relaxed);
+    }
+}
+
+/// SIGINT/SIGTERM (stop) and SIGHUP (reopen outputs), as flags.
+#[derive(Debug, Clone)]
+pub struct Signals {
+    /// Set by SIGINT or SIGTERM.
+    pub stop: Arc<AtomicBool>,
+    /// Set by SIGHUP; cleared by the stage that reopens its files.
+    pub reopen: Arc<AtomicBool>,
+}
+
+impl Signals {
+    /// Installs the handlers. A second SIGINT or SIGTERM while stopping
+    /// ends the process at once.
+    pub fn install() -> Result<Signals, Error> {
+        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+        use signal_hook::flag;
+        let s = Signals {
+            stop: Arc::new(AtomicBool::new(false)),
+            reopen: Arc::new(AtomicBool::new(false)),
+        };
+        let err =
+            |e: std::io::Error| Error::Internal(format!("cannot install signal handlers: {e}"));
+        for sig in [SIGINT, SIGTERM] {
+            flag::register_conditional_shutdown(sig, 130, Arc::clone(&s.stop)).map_err(err)?;
+            flag::register(sig, Arc::clone(&s.stop)).map_err(err)?;
+        }
+        flag::register(SIGHUP, Arc::clone(&s.reopen)).map_err(err)?;
+        Ok(s)
+    }
+}
+
+/// A tick: the time now, and whether it also ends timed-out flows.
+#[derive(Debug, Clone, Copy)]
+struct Tick {
+    now_us: i64,
+    sweep: bool,
+}
+
+/// A reader → worker message: one epoch's packets for that worker.
+struct Epoch {
+    id: u64,
+    file: usize,
+    packets: Vec<PacketMeta>,
+    tick: Option<Tick>,
+}
+
+/// A finished flow (or an interim snapshot) with its features and the file
+/// it ended in.
+struct Item {
+    flow: FinishedFlow,
+    features: FeatureVector,
+    file: usize,
+}
+
+impl Item {
+    fn interim(&self) -> bool {
+        self.flow.reason == EndReason::Active
+    }
+}
+
+/// A worker → inference message.
+struct Finished {
+    epoch: u64,
+    items: Vec<Item>,
+}
+
+/// An inference → writer message.
+struct Batch {
+    items: Vec<Item>,
+    scored: Scored,
+}
+
+fn sort_key(i: &Item) -> (i64, i64, FlowKey) {
+    (
+        i.flow.record.last_us(),
+        i.flow.record.start_us(),
+        i.flow.key,
+    )
+}
+
+/// Hands the reader's packets to the workers in epochs.
+struct Feeder {
+    to_workers: Vec<Sender<Epoch>>,
+    batches: Vec<Vec<PacketMeta>>,
+    in_epoch: usize,
+    epoch: u64,
+    hasher: std::hash::RandomState,
+    profile: Profile,
+    /// Live: drop a worker's packets while this many epochs wait for it.
+    queue_limit: Option<usize>,
+    dropped: u64,
+}
+
+impl Feeder {
+    /// Routes one packet; false once the workers are gone.
+    fn push(&mut self, meta: PacketMeta, file: usize) -> bool {
+        let n = self.to_workers.len() as u64;
+        let (key, _) = FlowKey::of(&meta, self.profile);
+        let w = (self.hasher.hash_one(key) % n) as usize;
+        if let (Some(limit), Some(tx)) = (self.queue_limit, self.to_workers.get(w)) {
+            if tx.len() >= limit {
+                self.dropped += 1;
+                return true;
+            }
+        }
+        if let Some(b) = self.batches.get_mut(w) {
+            b.push(meta);
+        }
+        self.in_epoch += 1;
+        self.in_epoch < EPOCH || self.cut(file, None)
+    }
+
+    /// Sends the epoch so far (possibly empty) to every worker.
+    fn cut(&mut self, file: usize, tick: Option<Tick>) -> bool {
+        let n = self.to_workers.len();
+        let mut ok = true;
+        for (tx, b) in self.to_workers.iter().zip(self.batches.iter_mut()) {
+            let packets = std::mem::replace(b, Vec::with_capacity(EPOCH / n + 16));
+            ok &= tx
+                .send(Epoch {
+                    id: self.epoch,
+                    file,
+                    packets,
+                    tick,
+                })
+                .is_ok();
+        }
+        self.epoch += 1;
+        self.in_epoch = 0;
+        ok
+    }
+}
+
+/// Flow worker settings.
+#[derive(Debug, Clone, Copy)]
+struct WorkerOpts {
+    flow: FlowConfig,
+    interim_after_us: i64,
+}
+
+fn worker(
+    rx: Receiver<Epoch>,
+    tx: Sender<Finished>,
+    opts: WorkerOpts,
+    metrics: &Metrics,
+    me: usize,
+) -> u64 {
+    let mut table = FlowTable::new(opts.flow);
+    let mut last_file = 0usize;
+    for e in rx.iter() {
+        let mut items = Vec::new();
+        let file = e.file;
+        let mut emit = |flow: FinishedFlow| {
+            let features = flow.record.features();
+            items.push(Item {
+                flow,
+                features,
+                file,
+            });
+        };
+        for p in &e.packets {
+            table.on_packet(p, &mut emit);
+        }
+        if let Some(t) = e.tick {
+            if t.sweep {
+                table.sweep(t.now_us, &mut emit);
+            }
+            table.interim(t.now_us, opts.interim_after_us, &mut emit);
+        }
+        last_file = e.file;
+        let interim = items.iter().filter(|i| i.interim()).count() as u64;
+        metrics.interim.fetch_add(interim, Relaxed);
+        metrics
+            .finished
+            .fetch_add(items.len() as u64 - interim, Relaxed);
+        if let Some(a) = metrics.active.get(me) {
+            a.store(table.len() as u64, Relaxed);
+        }
+        if tx.send(Finished { epoch: e.id, items }).is_err() {
+            return table.stats().single_packet_discarded;
+        }
+    }
+    let mut items = Vec::new();
+    table.drain(&mut |flow: FinishedFlow| {
+        let features = flow.record.features();
+        items.push(Item {
+            flow,
+            features,
+            file: last_file,
+        });
+    });
+    metrics.finished.fetch_add(items.len() as u64, Relaxed);
+    if let Some(a) = metrics.active.get(me) {
+        a.store(0, Relaxed);
+    }
+    let _ = tx.send(Finished {
+        epoch: u64::MAX,
+        items,
+    });
+    table.stats().single_packet_discarded
+}
+
+fn row_of(i: &Item) -> FlowRow {
+    let (src, src_port, dst, dst_port) = i.flow.endpoints();
+    FlowRow {
+        features: i.features,
+        src,
+        dst,
+        src_port,
+        dst_port,
+        proto: i.flow.key.proto,
+        interim: i.interim(),
+    }
+}
+
+/// Orders finished flows across workers and scores them in batches.
+fn inference(
+    rx: Receiver<Finished>,
+    workers: usize,
+    mut model: Model,
+    tx: Sender<Batch>,
+    batch_size: usize,
+    timeout: Duration,
+    metrics: &Metrics,
+) -> Result<u64, Error> {
+    let mut pending: BTreeMap<u64, (usize, Vec<Item>)> = BTreeMap::new();
+    let mut ready: Vec<Item> = Vec::new();
+    let mut since: Option<Instant> = None;
+    let mut batches = 0u64;
+    let mut run = |ready: &mut Vec<Item>, model: &mut Model| -> Result<bool, Error> {
+        while !ready.is_empty() {
+            let n = ready.len().min(batch_size);
+            let items: Vec<Item> = ready.drain(..n).collect();
+            let rows: Vec<FlowRow> = items.iter().map(row_of).collect();
+            let scored = model.score(&rows)?;
+            batches += 1;
+            metrics.batches.store(batches, Relaxed);
+            if tx.send(Batch { items, scored }).is_err() {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    };
+    loop {
+        let msg = match since {
+            None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+            Some(t) => rx.recv_timeout(timeout.saturating_sub(t.elapsed())),
+        };
+        match msg {
+            Ok(f) => {
+                let slot = pending.entry(f.epoch).or_default();
+                slot.0 += 1;
+                slot.1.extend(f.items);
+                while let Some(first) = pending.first_entry() {
+                    if first.get().0 < workers {
+                        break;
+                    }
+                    let (_, mut items) = first.remove();
+                    items.sort_unstable_by_key(sort_key);
+                    ready.extend(items);
+                }
+                if !ready.is_empty() && since.is_none() {
+                    since = Some(Instant::now());
+                }
+                if ready.len() >= batch_size {
+                    let full = ready.len() - ready.len() % batch_size;
+                    let mut head: Vec<Item> = ready.drain(..full).collect();
+                    if !run(&mut head, &mut model)? {
+                        return Ok(batches);
+                    }
+                    since = (!ready.is_empty()).then(Instant::now);
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                if !run(&mut ready, &mut model)? {
+                    return Ok(batches);
+                }
+                since = None;
+            }
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    // Every worker has finished: whatever is pending is complete.
+    for (_, (_, mut items)) in std::mem::take(&mut pending) {
+        items.sort_unstable_by_key(sort_key);
+        ready.extend(items);
+    }
+    run(&mut ready, &mut model)?;
+    Ok(batches)
+}
+
+/// An output file that SIGHUP can reopen.
+struct OutFile {
+    out: Box<dyn Write + Send>,
+    path: PathBuf,
+    append: bool,
+}
+
+impl OutFile {
+    fn open(path: &PathBuf, append: bool) -> Result<Self, Error> {
+        Ok(Self {
+            out: create(path, append)?,
+            path: path.clone(),
+            append,
+        })
+    }
+
+    fn err(&self, source: std::io::Error) -> Error {
+        Error::Output {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    fn write_all(&mut self, b: &[u8]) -> Result<(), Error> {
+        self.out
+            .write_all(b)
+            .and_then(|()| self.out.flush())
+            .map_err(|e| self.err(e))
+    }
+
+    /// Flushes and reopens the file (after it was rotated away).
+    fn reopen(&mut self) -> Result<(), Error> {
+        if self.path.as_os_str() == "-" {
+            return Ok(());
+        }
+        self.out.flush().map_err(|e| self.err(e))?;
+        self.out = create(&self.path, true)?;
+        self.append = true;
+        Ok(())
+    }
+}
+
+/// The writer stage's settings and sinks.
+struct Sinks {
+    alerts: OutFile,
+    flow_events: bool,
+    syslog: Option<SyslogSink>,
+    files: Vec<String>,
+    iface: Option<String>,
+    hook: Option<Hook>,
+    stats_interval: Option<Duration>,
+    /// Write a stats event at exit.
+    stats_at_exit: bool,
+    reopen: Option<Arc<AtomicBool>>,
+    /// The flow CSV stage, when there is one: batches move on to it.
+    to_csv: Option<Sender<Batch>>,
+    /// Tells the flow CSV stage to reopen its file.
+    csv_reopen: Arc<AtomicBool>,
+}
+
+/// The flow CSV stage's state.
+struct CsvSink {
+    csv: CsvWriter<Box<dyn Write + Send>>,
+    path: PathBuf,
+    layout: Layout,
+    labeler: Labeler,
+    profile: Profile,
+    reopen: Arc<AtomicBool>,
+}
+
+#[derive(Default)]
+struct Written {
+    flows: u64,
+    alerts: BTreeMap<String, u64>,
+    interim_alerts: u64,
+    repeats_suppressed: u64,
+    syslog_failed: u64,
+    syslog_reconnects: u64,
+    hook: Option<HookStats>,
+}
+
+/// The writer: alert and flow events, syslog, the IPS hook, stats events.
+struct Writer<'a> {
+    s: Sinks,
+    bundle: &'a Bundle,
+    metrics: &'a Metrics,
+    t0: Instant,
+    alert_counts: Vec<u64>,
+    w: Written,
+    /// Flows with an interim alert: flow id → label.
+    alerted: HashMap<u64, usize>,
+    buf: Vec<u8>,
+    one: Vec<u8>,
+}
+
+impl Writer<'_> {
+    fn batch(&mut self, batch: &Batch) -> Result<(), Error> {
+        self.buf.clear();
+        for (i, (item, v)) in batch.items.iter().zip(&batch.scored.verdicts).enumerate() {
+            let probs = batch.scored.probs_of(i);
+            if item.interim() {
+                if !v.alert {
+                    continue;
+                }
+                let id = eve::flow_id(&item.flow);
+                if self.alerted.get(&id) == Some(&v.label) {
+                    continue;
+                }
+                self.alerted.insert(id, v.label);
+                self.w.interim_alerts += 1;
+                self.alert(item, v, probs);
+                continue;
+            }
+            self.w.flows += 1;
+            let prior = if self.alerted.is_empty() {
+                None
+            } else {
+                self.alerted.remove(&eve::flow_id(&item.flow))
+            };
+            if v.alert {
+                if prior == Some(v.label) {
+                    self.w.repeats_suppressed += 1;
+                } else {
+                    self.alert(item, v, probs);
+                }
+            }
+            if self.s.flow_events {
+                let origin = Origin {
+                    iface: self.s.iface.as_deref(),
+                    pcap: self.s.files.get(item.file).map(String::as_str),
+                };
+                eve::write_event(
+                    &mut self.buf,
+                    EventType::Flow,
+                    &item.flow,
+                    self.bundle,
+                    v,
+                    probs,
+                    origin,
+                );
+            }
+        }
+        let buf = std::mem::take(&mut self.buf);
+        let r = self.s.alerts.write_all(&buf);
+        self.buf = buf;
+        r
+    }
+
+    /// One alert: the hook first (its outcome sets `action`), then the line.
+    fn alert(&mut self, item: &Item, v: &crate::infer::Verdict, probs: &[f32]) {
+        if let Some(n) = self.alert_counts.get_mut(v.label) {
+            *n += 1;
+        }
+        let mut one = std::mem::take(&mut self.one);
+        let origin = Origin {
+            iface: self.s.iface.as_deref(),
+            pcap: self.s.files.get(item.file).map(String::as_str),
+        };
+        let bundle = self.bundle;
+        let render = |one: &mut Vec<u8>, blocked: bool| {
+            one.clear();
+            eve::write_event(
+                one,
+                EventType::Alert { blocked },
+                &item.flow,
+                bundle,
+                v,
+                probs,
+                origin,
+            );
+        };
+        render(&mut one, false);
+        let label = self.bundle.labels.get(v.label).map_or("?", String::as_str);
+        let blocked = self.s.hook.is_some() && {
+            let (src, src_port, dst, dst_port) = item.flow.endpoints();
+            let proto = eve::proto_name(item.flow.key.proto);
+            let alert = HookAlert {
+                src: src.to_ip(),
+                src_port,
+                dst: dst.to_ip(),
+                dst_port,
+                proto: &proto,
+                label,
+                score: v.score,
+                json: one.strip_suffix(b"\n").unwrap_or(&one),
+            };
+            self.s
+                .hook
+                .as_mut()
+                .is_some_and(|h| h.on_alert(&alert, Instant::now()) == Outcome::Blocked)
+        };
+        if blocked {
+            render(&mut one, true);
+        }
+        self.buf.extend_from_slice(&one);
+        if let Some(sys) = self.s.syslog.as_mut() {
+            let line = String::from_utf8_lossy(one.strip_suffix(b"\n").unwrap_or(&one));
+            sys.send(
+                Severity::from_eve(u64::from(eve::severity(self.bundle, v))),
+                &line,
+            );
+        }
+        self.one = one;
+    }
+
+    fn counts_by_label(&self) -> BTreeMap<String, u64> {
+        self.bundle
+            .labels
+            .iter()
+            .zip(&self.alert_counts)
+            .filter(|(_, &n)| n > 0)
+            .map(|(l, &n)| (l.clone(), n))
+            .collect()
+    }
+
+    /// Writes a stats event to the alerts output and a line to the log.
+    fn stats(&mut self) -> Result<(), Error> {
+        let m = self.metrics;
+        let get = |a: &AtomicU64| a.load(Relaxed);
+        let skipped: serde_json::Map<String, serde_json::Value> = SkipReason::ALL
+            .iter()
+            .zip(&m.skipped)
+            .map(|(r, n)| (r.label().to_string(), get(n).into()))
+            .collect();
+        let active: u64 = m.active.iter().map(get).sum();
+        let alerts: u64 = self.alert_counts.iter().sum();
+        let mut hook = serde_json::Map::new();
+        if let Some(h) = self.s.hook.as_ref().map(Hook::stats) {
+            for o in Outcome::ALL {
+                hook.insert(o.label().to_string(), h.count(o).into());
+            }
+            hook.insert("unblocked".into(), h.unblocked.into());
+            hook.insert("unblock_failed".into(), h.unblock_failed.into());
+            hook.insert("active_blocks".into(), (h.active as u64).into());
+        }
+        let (sys_lost, sys_reconnects) = self
+            .s
+            .syslog
+            .as_ref()
+            .map_or((0, 0), |s| (s.stats().failed, s.stats().reconnects));
+        let now_us = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
+        let ev = serde_json::json!({
+            "timestamp": eve::timestamp(now_us),
+            "event_type": "stats",
+            "in_iface": self.s.iface,
+            "stats": {
+                "uptime": self.t0.elapsed().as_secs(),
+                "capture": {
+                    "packets": get(&m.received),
+                    "kernel_packets": get(&m.kernel_received),
+                    "kernel_drops": get(&m.kernel_dropped),
+                    "if_drops": get(&m.if_dropped),
+                },
+                "decoder": { "decoded": get(&m.decoded), "skipped": skipped },
+                "pipeline": { "worker_queue_drops": get(&m.queue_dropped) },
+                "flows": {
+                    "active": active,
+                    "finished": get(&m.finished),
+                    "evicted": 0,
+                    "interim_scored": get(&m.interim),
+                },
+                "inference": { "batches": get(&m.batches) },
+                "alerts": {
+                    "total": alerts,
+                    "interim": self.w.interim_alerts,
+                    "repeats_suppressed": self.w.repeats_suppressed,
+                    "by_label": self.counts_by_label(),
+                },
+                "syslog": { "lost": sys_lost, "reconnects": sys_reconnects },
+                "ips": hook,
+            }
+        });
+        eprintln!(
+            "stats: packets {} kernel_drops {} if_drops {} queue_drops {} decoded {} flows active {} finished {} interim {} alerts {} ({} on open flows) hook {}",
+            get(&m.received),
+            get(&m.kernel_dropped),
+            get(&m.if_dropped),
+            get(&m.queue_dropped),
+            get(&m.decoded),
+            active,
+            get(&m.finished),
+            get(&m.interim),
+            alerts,
+            self.w.interim_alerts,
+            serde_json::Value::Object(hook),
+        );
+        let mut line = ev.to_string().into_bytes();
+        line.push(b'\n');
+        self.s.alerts.write_all(&line)
+    }
+
+    /// Between batches: SIGHUP, hook TTLs, the stats timer.
+    fn housekeeping(&mut self, next_stats: &mut Option<Instant>) -> Result<(), Error> {
+        if self
+            .s
+            .reopen
+            .as_ref()
+            .is_some_and(|r| r.swap(false, Relaxed))
+        {
+            self.s.alerts.reopen()?;
+            self.s.csv_reopen.store(true, Relaxed);
+            eprintln!("flowsentinel: SIGHUP: output files reopened");
+        }
+        let now = Instant::now();
+        if let Some(h) = self.s.hook.as_mut() {
+            h.expire(now);
+        }
+        if let (Some(t), Some(every)) = (*next_stats, self.s.stats_interval) {
+            if now >= t {
+                self.stats()?;
+                *next_stats = Some(t + every);
+            }
+        }
+        Ok(())
+    }
+
+    fn run(mut self, rx: Receiver<Batch>) -> Result<Written, Error> {
+        let mut next_stats = self.s.stats_interval.map(|d| self.t0 + d);
+        loop {
+            let mut wake = Instant::now() + Duration::from_secs(1);
+            if let Some(t) = next_stats {
+                wake = wake.min(t);
+            }
+            if let Some(t) = self.s.hook.as_ref().and_then(Hook::next_expiry) {
+                wake = wake.min(t);
+            }
+            match rx.recv_deadline(wake) {
+                Ok(batch) => {
+                    self.batch(&batch)?;
+                    if let Some(tx) = &self.s.to_csv {
+                        if tx.send(batch).is_err() {
+                            // The CSV stage failed; its error is reported from there.
+                            break;
+                        }
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+            self.housekeeping(&mut next_stats)?;
+        }
+        if self.s.stats_at_exit {
+            self.stats()?;
+        }
+        self.w.alerts = self.counts_by_label();
+        if let Some(sys) = &self.s.syslog {
+            let st = sys.stats();
+            self.w.syslog_failed = st.failed;
+            self.w.syslog_reconnects = st.reconnects;
+        }
+        self.w.hook = self.s.hook.as_ref().map(Hook::stats);
+        Ok(self.w)
+    }
+}
+
+/// The last stage: every finished flow as a CSV row with the model's label
+/// and score.
+fn csv_writer(rx: Receiver<Batch>, mut c: CsvSink, bundle: &Bundle) -> Result<(), Error> {
+    let out_err = |path: &PathBuf, source| Error::Output {
+        path: path.clone(),
+        source,
+    };
+    let mut score = String::new();
+    for batch in rx.iter() {
+        if c.reopen.swap(false, Relaxed) {
+            reopen_csv(&mut c)?;
+        }
+        for (item, v) in batch.items.iter().zip(&batch.scored.verdicts) {
+            if item.interim() {
+                continue;
+            }
+            let (src, _, dst, _) = item.flow.endpoints();
+            let truth = c
+                .labeler
+                .label(src, dst, item.flow.record.start_us(), c.profile);
+            let label = bundle.labels.get(v.label).map_or("", String::as_str);
+            score.clear();
+            score.push_str(&v.score.to_string());
+            c.csv
+                .write_with(&item.flow, &item.features, truth, &[label, &score])
+                .map_err(|e| out_err(&c.path, e))?;
+        }
+    }
+    c.csv.finish().map_err(|e| out_err(&c.path, e))?;
+    Ok(())
+}
+
+const CSV_EXTRA: [&str; 2] = ["ML Label", "ML Score"];
+
+fn csv_sink(
+    path: &PathBuf,
+    append: bool,
+    layout: Layout,
+    profile: Profile,
+) -> Result<CsvWriter<Box<dyn Write + Send>>, Error> {
+    // A header only at the start of a file, also when appending.
+    let header = !append || std::fs::metadata(path).map_or(true, |m| m.len() == 0);
+    CsvWriter::with_extra_columns(create(path, append)?, layout, profile, &CSV_EXTRA, header)
+        .map_err(|source| Error::Output {
+            path: path.clone(),
+            source,
+        })
+}
+
+fn reopen_csv(c: &mut CsvSink) -> Result<(), Error> {
+    let fresh = csv_sink(&c.path, true, c.layout, c.profile)?;
+    let old = std::mem::replace(&mut c.csv, fresh);
+    old.finish().map_err(|source| Error::Output {
+        path: c.path.clone(),
+        source,
+    })?;
+    Ok(())
+}
+
+/// A stage thread's result, with a panic turned into an internal error.
+fn joined<T>(r: std::thread::Result<Result<T, Error>>, stage: &str) -> Result<T, Error> {
+    r.map_err(|_| Error::Internal(format!("the {stage} thread panicked")))?
+}
+
+/// Creates (or, live, appends to) an output file; `-` is standard output.
+fn create(path: &PathBuf, append: bool) -> Result<Box<dyn Write + Send>, Error> {
+    if path.as_os_str() == "-" {
+        return Ok(Box::new(std::io::stdout()));
+    }
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .append(append)
+        .truncate(!append)
+        .open(path)
+        .map_err(|source| Error::Output {
+            path: path.clone(),
+            source,
+        })?;
+    Ok(Box::new(std::io::BufWriter::with_capacity(1 << 16, f)))
+}
+
+/// What the reader did, for the summary.
+pub(super) struct ReaderResult {
+    pub(super) reader: Reader,
+    pub(super) kernel: Option<KernelStats>,
+    pub(super) queue_dropped: u64,
+    pub(super) interrupted: bool,
+}
+
+/// The reader's side of the pipeline, handed to the source's read loop.
+pub(super) struct Feed<'a> {
+    feeder: Feeder,
+    metrics: &'a Metrics,
+    /// SIGINT/SIGTERM.
+    pub(super) stop: Arc<AtomicBool>,
+    /// The profile's decoding rules.
+    pub(super) rules: crate::decode::DecodeRules,
+    /// Interim verdicts are on.
+    pub(super) interim: bool,
+}
+
+impl Feed<'_> {
+    /// Routes a packet to its worker; false once the workers are gone.
+    pub(super) fn push(&mut self, meta: PacketMeta, file: usize) -> bool {
+        self.feeder.push(meta, file)
+    }
+
+    /// Ends the epoch, with a tick at `now_us` (`sweep`: also end timed-out flows).
+    pub(super) fn cut(&mut self, file: usize, now_us: Option<i64>, sweep: bool) -> bool {
+        let tick = now_us.map(|now_us| Tick { now_us, sweep });
+        self.feeder.cut(file, tick)
+    }
+
+    /// Ends a partly filled epoch without a tick.
+    fn flush(&mut self, file: usize) -> bool {
+        self.feeder.in_epoch == 0 || self.feeder.cut(file, None)
+    }
+
+    /// Publishes the reader's counters (and the kernel's) for stats events.
+    pub(super) fn publish(&self, reader: &Reader, kernel: Option<KernelStats>) {
+        self.metrics.reader(reader, self.feeder.dropped);
+        if let Some(k) = kernel {
+            self.metrics.kernel(k);
+        }
+    }
+
+    /// Packets dropped at full worker queues.
+    pub(super) fn dropped(&self) -> u64 {
+        self.feeder.dropped
+    }
+}
+
+/// Reads capture files to their end (or until SIGINT/SIGTERM).
+fn read_files(
+    files: Vec<PcapFile>,
+    feed: &mut Feed<'_>,
+    progress: bool,
+    t0: Instant,
+) -> Result<ReaderResult, Error> {
+    let mut reader = Reader::new(progress, t0);
+    let nfiles = files.len();
+    let mut interrupted = false;
+    let mut next_tick = i64::MIN;
+    for (fi, mut file) in files.into_iter().enumerate() {
+        let stop = Arc::clone(&feed.stop);
+        let rules = feed.rules;
+        let completed = reader.read(fi, nfiles, &mut file, rules, |meta| {
+            if stop.load(Relaxed) {
+                interrupted = true;
+                return false;
+            }
+            if feed.interim && meta.ts_us >= next_tick {
+                // Packet time reached the next tick: the epoch so far ends here.
+                if next_tick != i64::MIN && !feed.cut(fi, Some(meta.ts_us), false) {
+                    return false;
+                }
+                next_tick = meta.ts_us.saturating_add(REPLAY_TICK_US);
+            }
+            feed.push(meta, fi)
+        });
+        // An epoch never spans two files, so `pcap_filename` is exact.
+        let flushed = feed.flush(fi);
+        feed.publish(&reader, None);
+        if !completed || !flushed {
+            break;
+        }
+    }
+    reader.finish();
+    Ok(ReaderResult {
+        reader,
+        kernel: None,
+        queue_dropped: 0,
+        interrupted,
+    })
+}
+
+/// Runs the sensor on files (`replay`) or an interface (`live`).
+pub fn run(cfg: &SensorConfig) -> Result<SensorSummary, Error> {
+    let t0 = Instant::now();
+    let live = matches!(cfg.source, Source::Live(_));
+    let model = Model::load(&cfg.model, cfg.device, cfg.onnxruntime.as_deref())?;
+    let bundle = model.bundle.clone();
+    let profile = bundle.profile;
+    let labeler = match &cfg.labels {
+        Some(p) => Labeler::load(p)?,
+        None => Labeler::default(),
+    };
+    let hook = cfg.hook.clone().map(Hook::new).transpose()?;
+    // Open every input first, so a bad one is refused before any output.
+    let (files, capture, names) = match &cfg.source {
+        Source::Files(paths) => {
+            let mut files = Vec::with_capacity(paths.len());
+            for path in paths {
+                files.push(PcapFile::open(path)?);
+            }
+            let names = paths.iter().map(|p| p.display().to_string()).collect();
+            (files, None, names)
+        }
+        Source::Live(o) => (
+            Vec::new(),
+            Some(crate::capture::LiveCapture::open(o)?),
+            Vec::new(),
+        ),
+    };
+    let csv_reopen = Arc::new(AtomicBool::new(false));
+    let layout = if profile == Profile::Cic2017 {
+        Layout::Tool2017
+    } else {
+        Layout::Tool2018
+    };
+    let csv = match &cfg.flows_csv {
+        None => None,
+        Some(p) => Some(CsvSink {
+            csv: csv_sink(p, live, layout, profile)?,
+            path: p.clone(),
+            layout,
+            labeler,
+            profile,
+            reopen: Arc::clone(&csv_reopen),
+        }),
+    };
+    let signals = Signals::install()?;
+    let (to_csv, csv_in) = bounded::<Batch>(8);
+    let sinks = Sinks {
+        alerts: OutFile::open(&cfg.alerts, live)?,
+        flow_events: cfg.flow_events,
+        to_csv: csv.is_some().then_some(to_csv),
+        syslog: cfg
+            .syslog
+            .clone()
+            .map(|(target, format)| SyslogSink::new(target, format)),
+        files: names,
+        iface: capture.as_ref().map(|c| c.iface().to_string()),
+        hook,
+        stats_interval: cfg.stats_interval,
+        stats_at_exit: live || cfg.stats_interval.is_some(),
+        reopen: Some(Arc::clone(&signals.reopen)),
+        csv_reopen,
+    };
+    if let Some(user) = &cfg.user {
+        super::live::drop_privileges(user)?;
+    }
+    let mut flow = FlowConfig::new(profile);
+    flow.flow_timeout_us = cfg.flow_timeout_us;
+    flow.activity_timeout_us = cfg.activity_timeout_us;
+    let opts = WorkerOpts {
+        flow,
+        interim_after_us: cfg.interim_after_us,
+    };
+    let n = cfg.workers.max(1);
+    let metrics = Metrics::new(n);
+    let mut summary = SensorSummary {
+        workers: n,
+        provider: model.provider,
+        ..SensorSummary::default()
+    };
+    let mut feed = Feed {
+        feeder: Feeder {
+            to_workers: Vec::with_capacity(n),
+            batches: (0..n).map(|_| Vec::with_capacity(EPOCH)).collect(),
+            in_epoch: 0,
+            epoch: 0,
+            hasher: std::hash::RandomState::new(),
+            profile,
+            queue_limit: live.then_some(LIVE_QUEUE_LIMIT),
+            dropped: 0,
+        },
+        metrics: &metrics,
+        stop: Arc::clone(&signals.stop),
+        rules: decode_rules(profile, Padding::default_for(profile)),
+        interim: cfg.interim_after_us > 0,
+    };
+
+    let (worker_out, inf_in) = bounded::<Finished>(4 * n);
+    let (inf_out, writer_in) = bounded::<Batch>(8);
+    let metrics = &metrics;
+    let result = std::thread::scope(
+        |scope| -> Result<(ReaderResult, u64, Written, u64), Error> {
+            let mut worker_handles = Vec::with_capacity(n);
+            for me in 0..n {
+                // Live: never block the reader (full queues drop, counted).
+                let (tx, rx) = if live {
+                    unbounded()
+                } else {
+                    bounded::<Epoch>(8)
+                };
+                feed.feeder.to_workers.push(tx);
+                let out = worker_out.clone();
+                worker_handles.push(scope.spawn(move || worker(rx, out, opts, metrics, me)));
+            }
+            drop(worker_out);
+            let (b, t) = (cfg.batch_size.max(1), cfg.batch_timeout);
+            let inf = scope.spawn(move || inference(inf_in, n, model, inf_out, b, t, metrics));
+            let csv_bundle = bundle.clone();
+            let csv_stage = csv.map(|c| scope.spawn(move || csv_writer(csv_in, c, &csv_bundle)));
+            let bundle = &bundle;
+            let wr = scope.spawn(move || {
+                Writer {
+                    s: sinks,
+                    bundle,
+                    metrics,
+                    t0,
+                    alert_counts: vec![0; bundle.labels.len()],
+                    w: Written::default(),
+                    alerted: HashMap::new(),
+                    buf: Vec::with_capacity(1 << 16),
+                    one: Vec::with_capacity(1024),
+                }
+                .run(writer_in)
+            });
+
+            // The reader: this thread.
+            let read = match capture {
+                Some(cap) => super::live::read_live(cap, &mut feed, t0),
+                None => read_files(files, &mut feed, cfg.progress, t0),
+            };
+            feed.feeder.to_workers.clear();
+            let mut single = 0;
+            for h in worker_handles {
+                single += h.join().unwrap_or(0);
+            }
+            let inf_result = inf.join();
+            let wr_result = wr.join();
+            // Later stages' errors come first: they are why earlier stages stopped.
+            if let Some(h) = csv_stage {
+                joined(h.join(), "flow CSV")?;
+            }
+            let written = joined(wr_result, "output writer")?;
+            let batches = joined(inf_result, "inference")?;
+            Ok((read?, single, written, batches))
+        },
+    );
+    let (read, single, written, batches) = result?;
+    summary.single_packet_flows = single;
+    summary.flows = written.flows;
+    summary.alerts = written.alerts;
+    summary.interim_alerts = written.interim_alerts;
+    summary.repeats_suppressed = written.repeats_suppressed;
+    summary.hook = written.hook;
+    summary.batches = batches;
+    summary.interim_scored = metrics.interim.load(Relaxed);
+    summary.syslog_failed = written.syslog_failed;
+    summary.syslog_reconnects = written.syslog_reconnects;
+    summary.packets_read = read.reader.packets_read;
+    summary.packets_decoded = read.reader.packets_decoded;
+    summary.skipped = read.reader.skipped();
+    summary.kernel = read.kernel;
+    summary.queue_dropped = read.queue_dropped;
+    summary.interrupted = read.interrupted;
+    summary.truncated = read.reader.truncated;
+    summary.elapsed = t0.elapsed();
+    Ok(summary)
+}
