@@ -17,6 +17,7 @@ pub mod features;
 pub mod flow;
 pub mod flowcsv;
 pub mod infer;
+pub mod ips;
 pub mod labels;
 pub mod output;
 pub mod pipeline;
