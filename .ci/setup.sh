@@ -3,6 +3,11 @@
 # - apt: the C libraries the `pcap` crate links against, zstd for the
 #   compressed lab captures, python3-venv, and rsyslog (the syslog tests start
 #   their own private daemon; the system service is left alone);
+# - apt, for the live capture and IPS tests and the live benchmark: nftables,
+#   ipset and iptables (the IPS hook scripts in systemd/, tested inside a
+#   private network namespace), iproute2 (`ip netns`, veth pairs), hping3,
+#   nmap and tcpreplay (traffic generators), and systemd (`systemd-analyze
+#   verify` of the unit files);
 # - the project venv .venv with models/requirements.txt: ONNX Runtime's shared
 #   library (loaded at run time) and the model-building tools;
 # - with --bench, NFStream into the same venv for the comparison benchmark.
@@ -10,7 +15,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PKGS=(libpcap-dev pkg-config zstd python3-venv rsyslog)
+APT_PKGS=(libpcap-dev pkg-config zstd python3-venv rsyslog
+  nftables ipset iptables iproute2 hping3 nmap tcpreplay systemd)
 
 missing=()
 for p in "${APT_PKGS[@]}"; do
@@ -22,7 +28,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -qq
-  # policy-rc.d 101: never start the system rsyslog service from the install.
+  # policy-rc.d 101: never start system services (rsyslog, nftables, ...)
+  # from the install.
   made_policy=0
   if [ ! -e /usr/sbin/policy-rc.d ]; then
     $SUDO sh -c 'printf "#!/bin/sh\nexit 101\n" > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d'

@@ -130,13 +130,16 @@ pub fn severity(bundle: &Bundle, v: &Verdict) -> u8 {
     }
 }
 
-/// Where a flow was seen.
+/// Where and when a flow was seen.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Origin<'a> {
     /// The capture interface (live).
     pub iface: Option<&'a str>,
     /// The capture file (replay).
     pub pcap: Option<&'a str>,
+    /// When the verdict was made, µs (interim verdicts: the tick); the
+    /// event's `timestamp`. Default: the flow's last packet.
+    pub at_us: Option<i64>,
 }
 
 /// Appends one event line (with its newline) to `out`.
@@ -158,7 +161,7 @@ pub fn write_event(
         scores.insert(c.clone(), serde_json::Value::from(f64::from(*p)));
     }
     let ev = Event {
-        timestamp: timestamp(flow.record.last_us()),
+        timestamp: timestamp(origin.at_us.unwrap_or(flow.record.last_us())),
         flow_id: flow_id(flow),
         event_type: match kind {
             EventType::Alert { .. } => "alert",

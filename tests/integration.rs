@@ -7,4 +7,5 @@ mod fidelity;
 mod flows;
 mod replay;
 mod syslog;
+mod systemd;
 mod util;

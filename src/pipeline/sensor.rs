@@ -325,6 +325,8 @@ struct Item {
     flow: FinishedFlow,
     features: FeatureVector,
     file: usize,
+    /// Interim snapshots: the tick that took them.
+    at_us: Option<i64>,
 }
 
 impl Item {
@@ -425,12 +427,19 @@ fn worker(
     for e in rx.iter() {
         let mut items = Vec::new();
         let file = e.file;
+        let at_us = e.tick.map(|t| t.now_us);
         let mut emit = |flow: FinishedFlow| {
             let features = flow.record.features();
+            let at_us = if flow.reason == EndReason::Active {
+                at_us
+            } else {
+                None
+            };
             items.push(Item {
                 flow,
                 features,
                 file,
+                at_us,
             });
         };
         for p in &e.packets {
@@ -462,6 +471,7 @@ fn worker(
             flow,
             features,
             file: last_file,
+            at_us: None,
         });
     });
     metrics.finished.fetch_add(items.len() as u64, Relaxed);
@@ -694,6 +704,7 @@ impl Writer<'_> {
                 let origin = Origin {
                     iface: self.s.iface.as_deref(),
                     pcap: self.s.files.get(item.file).map(String::as_str),
+                    at_us: item.at_us,
                 };
                 eve::write_event(
                     &mut self.buf,
@@ -721,6 +732,7 @@ impl Writer<'_> {
         let origin = Origin {
             iface: self.s.iface.as_deref(),
             pcap: self.s.files.get(item.file).map(String::as_str),
+            at_us: item.at_us,
         };
         let bundle = self.bundle;
         let render = |one: &mut Vec<u8>, blocked: bool| {
