@@ -16,7 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PKGS=(libpcap-dev pkg-config zstd python3-venv rsyslog
-  nftables ipset iptables iproute2 hping3 nmap tcpreplay systemd)
+  nftables ipset iptables iproute2 hping3 nmap tcpreplay tcpdump systemd)
 
 missing=()
 for p in "${APT_PKGS[@]}"; do

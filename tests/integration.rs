@@ -5,6 +5,7 @@ mod conformance;
 mod decode;
 mod fidelity;
 mod flows;
+mod live;
 mod replay;
 mod syslog;
 mod systemd;

@@ -126,3 +126,141 @@ pub fn write_pcap(path: &Path, header: &[u8], records: &[Vec<u8>]) {
     }
     std::fs::write(path, b).expect("write pcap");
 }
+
+/// The path of a system tool; panics, saying how to install it, when missing.
+pub fn tool(name: &str) -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    ["/usr/sbin", "/sbin", "/usr/bin", "/bin"]
+        .into_iter()
+        .map(PathBuf::from)
+        .chain(std::env::split_paths(&path))
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("{name} not found: run `bash .ci/setup.sh` to install it"))
+}
+
+/// Whether the tests run as root; says so when a test is skipped for it.
+pub fn is_root(test: &str) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let uid = std::fs::metadata("/proc/self").map_or(1, |m| m.uid());
+    if uid != 0 {
+        eprintln!("{test}: skipped: needs root (network namespaces)");
+    }
+    uid == 0
+}
+
+/// Waits up to `limit` for `cond`, looking every 50 ms.
+pub fn wait_for(limit: std::time::Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let start = std::time::Instant::now();
+    while start.elapsed() < limit {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    cond()
+}
+
+/// A network namespace made by a test, with loopback up and no route out;
+/// deleted (with every process still in it) when dropped.
+pub struct Netns {
+    /// Its name.
+    pub name: String,
+}
+
+impl Netns {
+    /// A fresh namespace `fs-TAG-PID`.
+    pub fn new(tag: &str) -> Netns {
+        let name = format!("fs-{tag}-{}", std::process::id());
+        let ip = tool("ip");
+        let _ = Command::new(&ip).args(["netns", "del", &name]).output();
+        let o = Command::new(&ip)
+            .args(["netns", "add", &name])
+            .output()
+            .expect("run ip netns add");
+        assert!(
+            o.status.success(),
+            "ip netns add {name}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let ns = Netns { name };
+        ns.ok(&["ip", "link", "set", "lo", "up"]);
+        ns.ok(&["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"]);
+        ns.ok(&["sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1"]);
+        ns
+    }
+
+    /// A command that runs `program` inside the namespace.
+    pub fn command(&self, program: &Path) -> Command {
+        let mut c = Command::new(tool("ip"));
+        c.args(["netns", "exec", &self.name]).arg(program);
+        c
+    }
+
+    /// Runs `argv` (a tool name first) inside the namespace; panics unless it exits 0.
+    pub fn ok(&self, argv: &[&str]) -> String {
+        let (cmd, args) = argv.split_first().expect("a command");
+        let o = self
+            .command(&tool(cmd))
+            .args(args)
+            .output()
+            .expect("run ip netns exec");
+        assert!(
+            o.status.success(),
+            "{argv:?} in {}: {}",
+            self.name,
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).to_string()
+    }
+
+    /// A veth pair `a`–`b`, both ends up inside this namespace.
+    pub fn veth(&self, a: &str, b: &str) {
+        self.ok(&["ip", "link", "add", a, "type", "veth", "peer", "name", b]);
+        self.ok(&["ip", "link", "set", a, "up"]);
+        self.ok(&["ip", "link", "set", b, "up"]);
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let ip = tool("ip");
+        if let Ok(o) = Command::new(&ip)
+            .args(["netns", "pids", &self.name])
+            .output()
+        {
+            for pid in String::from_utf8_lossy(&o.stdout).split_whitespace() {
+                let _ = Command::new("kill").args(["-KILL", pid]).output();
+            }
+        }
+        let _ = Command::new(&ip)
+            .args(["netns", "del", &self.name])
+            .output();
+    }
+}
+
+/// Sends `sig` (e.g. "TERM") to a child.
+pub fn signal(child: &std::process::Child, sig: &str) {
+    let o = Command::new("kill")
+        .args([&format!("-{sig}"), &child.id().to_string()])
+        .output()
+        .expect("run kill");
+    assert!(o.status.success(), "kill -{sig} {}", child.id());
+}
+
+/// The first `n` records of a classic pcap file, written to `out`.
+pub fn pcap_prefix(input: &Path, n: usize, out: &Path) {
+    let data = std::fs::read(input).expect("read pcap");
+    let little = data[..4] == [0xd4, 0xc3, 0xb2, 0xa1];
+    let mut off = 24;
+    for _ in 0..n {
+        let len = &data[off + 8..off + 12];
+        let caplen = if little {
+            u32::from_le_bytes(len.try_into().expect("4 bytes"))
+        } else {
+            u32::from_be_bytes(len.try_into().expect("4 bytes"))
+        };
+        off += 16 + caplen as usize;
+    }
+    std::fs::write(out, &data[..off]).expect("write pcap prefix");
+}
