@@ -29,6 +29,10 @@ pub(super) fn read_live(
 ) -> Result<ReaderResult, Error> {
     let mut reader = Reader::new(false, t0);
     let link = cap.link();
+    eprintln!(
+        "flowsentinel: capturing on {} ({link:?}); SIGINT/SIGTERM stop and flush, SIGHUP reopens outputs",
+        cap.iface()
+    );
     let rules = feed.rules;
     let mut next_cut = Instant::now() + LIVE_CUT;
     let mut next_kernel = Instant::now();
