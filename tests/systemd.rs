@@ -4,12 +4,11 @@
 //! packet filter, inside a private network namespace each test creates (these
 //! need root and are skipped without it).
 
-use crate::util::tempdir;
+use crate::util::{tempdir, tool, wait_for};
 use std::io::Write;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 /// The unit's ExecStart binary, replaced by the built one for `verify`.
@@ -63,17 +62,6 @@ fn read(path: &Path) -> String {
 }
 
 /// A system tool; fails the test when it is not installed.
-fn tool(name: &str) -> PathBuf {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    ["/usr/sbin", "/sbin", "/usr/bin", "/bin"]
-        .into_iter()
-        .map(PathBuf::from)
-        .chain(std::env::split_paths(&path))
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| panic!("{name} not found: run `bash .ci/setup.sh` to install it"))
-}
-
 /// Whether the tests run as root; the packet filter tests need it.
 fn is_root(test: &str) -> bool {
     let uid = std::fs::metadata("/proc/self")
@@ -411,18 +399,6 @@ impl Drop for Netns {
             .args(["netns", "del", &self.name])
             .output();
     }
-}
-
-/// Waits up to `limit` for `cond`.
-fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if cond() {
-            return true;
-        }
-        sleep(Duration::from_millis(100));
-    }
-    cond()
 }
 
 /// The lines of `text` that hold all of `words`.
