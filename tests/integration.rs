@@ -5,6 +5,7 @@ mod conformance;
 mod decode;
 mod fidelity;
 mod flows;
+mod ips_e2e;
 mod live;
 mod replay;
 mod syslog;

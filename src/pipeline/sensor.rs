@@ -992,6 +992,17 @@ fn reopen_csv(c: &mut CsvSink) -> Result<(), Error> {
     Ok(())
 }
 
+/// The addresses of a capture interface, as single-address CIDRs.
+fn own_addresses(iface: &str) -> Vec<crate::ips::Cidr> {
+    pcap::Device::list()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|d| d.name == iface)
+        .flat_map(|d| d.addresses)
+        .filter_map(|a| a.addr.to_string().parse().ok())
+        .collect()
+}
+
 /// A stage thread's result, with a panic turned into an internal error.
 fn joined<T>(r: std::thread::Result<Result<T, Error>>, stage: &str) -> Result<T, Error> {
     r.map_err(|_| Error::Internal(format!("the {stage} thread panicked")))?
@@ -1121,7 +1132,19 @@ pub fn run(cfg: &SensorConfig) -> Result<SensorSummary, Error> {
         Some(p) => Labeler::load(p)?,
         None => Labeler::default(),
     };
-    let hook = cfg.hook.clone().map(Hook::new).transpose()?;
+    let mut hook_cfg = cfg.hook.clone();
+    if let (Some(h), Source::Live(o)) = (hook_cfg.as_mut(), &cfg.source) {
+        // Never block the sensor's own addresses: a retransmitted SYN-ACK of
+        // the monitored host can look like a scan from it.
+        for a in own_addresses(&o.iface) {
+            eprintln!(
+                "flowsentinel: ips hook: never blocking {a} (an address of {})",
+                o.iface
+            );
+            h.allow.push(a);
+        }
+    }
+    let hook = hook_cfg.map(Hook::new).transpose()?;
     // Open every input first, so a bad one is refused before any output.
     let (files, capture, names) = match &cfg.source {
         Source::Files(paths) => {
