@@ -7,7 +7,7 @@
 //! itself after the TTL. Needs root (skipped without it); the namespaces have
 //! no route out and no link to any other namespace.
 
-use crate::util::tempdir;
+use crate::util::{tempdir, tool};
 use serde_json::Value;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
@@ -34,18 +34,6 @@ const TTL: Duration = Duration::from_secs(8);
 const TOOL_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 /// How often the test looks at the sensor's output and the packet filter.
 const POLL: Duration = Duration::from_millis(20);
-
-/// A system tool; fails the test when it is not installed.
-fn tool(name: &str) -> PathBuf {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    ["/usr/sbin", "/sbin", "/usr/bin", "/bin"]
-        .into_iter()
-        .map(PathBuf::from)
-        .chain(std::env::split_paths(&path))
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| panic!("{name} not found: run `bash .ci/setup.sh` to install it"))
-}
 
 /// The effective user id, from /proc/self/status.
 fn euid() -> Option<u32> {

@@ -48,7 +48,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 /// Packets per epoch at most (see the module docs).
 pub const EPOCH: usize = 2048;
@@ -816,9 +816,7 @@ impl Writer<'_> {
             .syslog
             .as_ref()
             .map_or((0, 0), |s| (s.stats().failed, s.stats().reconnects));
-        let now_us = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
+        let now_us = super::live::wall_us();
         let ev = serde_json::json!({
             "timestamp": eve::timestamp(now_us),
             "event_type": "stats",
