@@ -15,11 +15,18 @@
 //! Errors name the file. A file that stops in the middle of a record is
 //! reported with the byte offset of that record, after every whole packet
 //! before it has been returned.
+//!
+//! A classic pcap record longer than the file's snaplen (a writer that set
+//! the header's snaplen too small) is returned whole, as Wireshark reads it:
+//! libpcap would cut it to the snaplen and skip the rest. Such records are
+//! found cheaply: only a record that libpcap returns at exactly the snaplen
+//! has its header read again, through a buffered reader of the file.
 
 use crate::decode::LinkType;
 use std::fmt;
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
+use std::io::{BufReader, Read};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 /// One captured frame, borrowed from the capture's buffer.
@@ -110,8 +117,33 @@ pub struct PcapFile {
     /// Byte offset of the next record (exact for classic pcap).
     offset: u64,
     size: u64,
-    classic: bool,
+    /// Classic pcap: the file (read again only for records libpcap cut at
+    /// the snaplen), its byte order and the snaplen libpcap enforces.
+    classic: Option<Classic>,
+    /// The whole data of the last record longer than the snaplen.
+    long_record: Vec<u8>,
 }
+
+/// What a classic pcap file needs to find records longer than its snaplen.
+struct Classic {
+    /// The file, read forward and buffered, so that a capture whose records
+    /// mostly hit the snaplen costs no system call per record.
+    file: BufReader<File>,
+    /// `file`'s position; `u64::MAX` once unknown (a failed read).
+    pos: u64,
+    big_endian: bool,
+    /// The snaplen libpcap cuts records to (the header's, or 256 KiB when
+    /// the header says 0 or more).
+    snapshot: u32,
+}
+
+/// libpcap's largest snaplen for the link types flowsentinel decodes; a
+/// record's caplen above it is refused as corrupt.
+const MAX_SNAPLEN: u32 = 262_144;
+/// A classic pcap global header.
+const PCAP_HEADER_LEN: u64 = 24;
+/// The smallest pcapng Section Header Block.
+const PCAPNG_SHB_MIN_LEN: u64 = 28;
 
 const PCAP_MAGICS: [[u8; 4]; 4] = [
     [0xd4, 0xc3, 0xb2, 0xa1],
@@ -135,8 +167,14 @@ impl PcapFile {
                 "empty file (0 bytes), not a pcap or pcapng capture".into(),
             ));
         }
+        let mut head = Vec::with_capacity(PCAP_HEADER_LEN as usize);
+        (&mut f)
+            .take(PCAP_HEADER_LEN)
+            .read_to_end(&mut head)
+            .map_err(|e| open_err(e.to_string()))?;
+        let got = head.len().min(4);
         let mut magic = [0u8; 4];
-        let got = f.read(&mut magic).map_err(|e| open_err(e.to_string()))?;
+        magic[..got].copy_from_slice(&head[..got]);
         let classic = PCAP_MAGICS.contains(&magic);
         if got < 4 || !(classic || magic == PCAPNG_MAGIC) {
             let hint = if magic.starts_with(&[0x1f, 0x8b]) {
@@ -151,6 +189,18 @@ impl PcapFile {
                 hex(&magic[..got])
             )));
         }
+        // libpcap's own message counts only the bytes after the magic
+        // number ("only got 6" for a 10-byte file).
+        if classic && head.len() < PCAP_HEADER_LEN as usize {
+            return Err(open_err(format!(
+                "truncated pcap header: the file is {size} bytes, shorter than the {PCAP_HEADER_LEN}-byte pcap global header"
+            )));
+        }
+        if !classic && size < PCAPNG_SHB_MIN_LEN {
+            return Err(open_err(format!(
+                "truncated pcapng header: the file is {size} bytes, shorter than the {PCAPNG_SHB_MIN_LEN}-byte Section Header Block"
+            )));
+        }
         let cap = pcap::Capture::from_file(path).map_err(|e| open_err(e.to_string()))?;
         let dlt = cap.get_datalink();
         let link = LinkType::from_dlt(dlt.0).ok_or_else(|| CaptureError::UnknownLinkType {
@@ -158,14 +208,34 @@ impl PcapFile {
             dlt: dlt.0,
             name: dlt.get_name().unwrap_or_else(|_| "unknown".into()),
         })?;
+        let classic = classic.then(|| {
+            let big_endian = magic[0] == 0xa1;
+            let field = [head[16], head[17], head[18], head[19]];
+            let snaplen = if big_endian {
+                u32::from_be_bytes(field)
+            } else {
+                u32::from_le_bytes(field)
+            };
+            Classic {
+                file: BufReader::with_capacity(1 << 16, f),
+                pos: PCAP_HEADER_LEN,
+                big_endian,
+                snapshot: if snaplen == 0 || snaplen > MAX_SNAPLEN {
+                    MAX_SNAPLEN
+                } else {
+                    snaplen
+                },
+            }
+        });
         Ok(Self {
             path: path.to_path_buf(),
             cap,
             link,
             packets: 0,
-            offset: 24,
+            offset: PCAP_HEADER_LEN,
             size,
             classic,
+            long_record: Vec::new(),
         })
     }
 
@@ -186,7 +256,7 @@ impl PcapFile {
 
     /// Bytes consumed so far, when known (classic pcap only).
     pub fn position(&self) -> Option<u64> {
-        self.classic.then_some(self.offset)
+        self.classic.as_ref().map(|_| self.offset)
     }
 
     /// The next frame, `Ok(None)` at the end of the file.
@@ -194,8 +264,17 @@ impl PcapFile {
         match self.cap.next_packet() {
             Ok(pkt) => {
                 self.packets += 1;
-                let caplen = u64::from(pkt.header.caplen);
-                self.offset += 16 + caplen;
+                let record = self.offset;
+                let mut caplen = pkt.header.caplen;
+                let mut data = pkt.data;
+                if let Some(c) = self.classic.as_mut().filter(|c| caplen == c.snapshot) {
+                    // libpcap may have cut this record at the snaplen.
+                    if let Some(whole) = c.long_record(record, &mut self.long_record) {
+                        caplen = whole;
+                        data = &self.long_record;
+                    }
+                }
+                self.offset += 16 + u64::from(caplen);
                 let ts = &pkt.header.ts;
                 let ts_us = ts
                     .tv_sec
@@ -203,13 +282,13 @@ impl PcapFile {
                     .saturating_add(ts.tv_usec);
                 Ok(Some(Frame {
                     ts_us,
-                    data: pkt.data,
+                    data,
                     wire_len: pkt.header.len,
                 }))
             }
             Err(pcap::Error::NoMorePackets) => Ok(None),
             Err(e) => {
-                let offset = if self.classic {
+                let offset = if self.classic.is_some() {
                     self.offset
                 } else {
                     pcapng_record_offset(&self.path, self.packets).unwrap_or(0)
@@ -222,6 +301,35 @@ impl PcapFile {
                 })
             }
         }
+    }
+}
+
+impl Classic {
+    /// The caplen of the record at `offset` when it is longer than the
+    /// snaplen, with its whole data read into `buf`; `None` otherwise.
+    fn long_record(&mut self, offset: u64, buf: &mut Vec<u8>) -> Option<u32> {
+        let delta = i64::try_from(offset.checked_sub(self.pos)?).ok()?;
+        // Unknown until the reads below succeed.
+        self.pos = u64::MAX;
+        self.file.seek_relative(delta).ok()?;
+        let mut header = [0u8; 16];
+        self.file.read_exact(&mut header).ok()?;
+        self.pos = offset + 16;
+        let field = [header[8], header[9], header[10], header[11]];
+        let caplen = if self.big_endian {
+            u32::from_be_bytes(field)
+        } else {
+            u32::from_le_bytes(field)
+        };
+        // Above MAX_SNAPLEN libpcap refuses the record before we see it.
+        if caplen <= self.snapshot || caplen > MAX_SNAPLEN {
+            return None;
+        }
+        buf.resize(caplen as usize, 0);
+        self.pos = u64::MAX;
+        self.file.read_exact(buf).ok()?;
+        self.pos = offset + 16 + u64::from(caplen);
+        Some(caplen)
     }
 }
 
@@ -362,18 +470,23 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-/// Byte offset of the block after the first `packets` packet blocks of a
-/// pcapng file (used only to report where a file went bad).
+/// Byte offset of the pcapng block where libpcap stopped after returning
+/// `packets` packets (used only to report where a file went bad): the first
+/// block after the last of them, or after the first interface when there
+/// are none, that is cut, has inconsistent lengths, or may fail libpcap's
+/// checks (a packet or section block, an interface whose link type or
+/// snaplen differs from the first one's); blocks libpcap skips are passed.
 fn pcapng_record_offset(path: &Path, packets: u64) -> Option<u64> {
-    let mut f = File::open(path).ok()?;
+    let f = File::open(path).ok()?;
     let size = f.metadata().ok()?.len();
     let mut off = 0u64;
     let mut seen = 0u64;
+    // The first interface's link type and snaplen (as libpcap adjusts it).
+    let mut first: Option<(u16, u32)> = None;
     let mut little = true;
     loop {
-        f.seek(SeekFrom::Start(off)).ok()?;
         let mut h = [0u8; 12];
-        if f.read_exact(&mut h).is_err() {
+        if f.read_exact_at(&mut h, off).is_err() {
             return Some(off);
         }
         let [t0, t1, t2, t3, l0, l1, l2, l3, m0, m1, m2, m3] = h;
@@ -381,25 +494,46 @@ fn pcapng_record_offset(path: &Path, packets: u64) -> Option<u64> {
         if btype == PCAPNG_MAGIC {
             little = [m0, m1, m2, m3] == [0x4d, 0x3c, 0x2b, 0x1a];
         }
-        let len = if little {
-            u32::from_le_bytes([l0, l1, l2, l3])
-        } else {
-            u32::from_be_bytes([l0, l1, l2, l3])
-        };
-        let ty = if little {
-            u32::from_le_bytes(btype)
-        } else {
-            u32::from_be_bytes(btype)
-        };
-        if matches!(ty, 2 | 3 | 6) {
-            if seen == packets {
-                return Some(off);
+        let word = |b: [u8; 4]| {
+            if little {
+                u32::from_le_bytes(b)
+            } else {
+                u32::from_be_bytes(b)
             }
-            seen += 1;
-        }
-        if len < 12 || off + u64::from(len) > size {
+        };
+        let len = word([l0, l1, l2, l3]);
+        let ty = word(btype);
+        let end = off + u64::from(len);
+        let mut trailer = [0u8; 4];
+        let broken = len < 12
+            || len % 4 != 0
+            || end > size
+            || f.read_exact_at(&mut trailer, end - 4).is_err()
+            || word(trailer) != len;
+        let mut body = [0u8; 8];
+        let interface = (ty == 1 && f.read_exact_at(&mut body, off + 8).is_ok()).then(|| {
+            let [k0, k1, _, _, s0, s1, s2, s3] = body;
+            let kind = if little {
+                u16::from_le_bytes([k0, k1])
+            } else {
+                u16::from_be_bytes([k0, k1])
+            };
+            let snaplen = match word([s0, s1, s2, s3]) {
+                0 => MAX_SNAPLEN,
+                n => n.min(MAX_SNAPLEN),
+            };
+            (kind, snaplen)
+        });
+        let checked = matches!(ty, 2 | 3 | 6)
+            || btype == PCAPNG_MAGIC
+            || (interface.is_some() && first.is_some() && interface != first);
+        if broken || (checked && first.is_some() && seen == packets) {
             return Some(off);
         }
-        off += u64::from(len);
+        if matches!(ty, 2 | 3 | 6) {
+            seen += 1;
+        }
+        first = first.or(interface);
+        off = end;
     }
 }

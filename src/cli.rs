@@ -150,6 +150,12 @@ pub struct SensorArgs {
     /// Score flows still open once they have been active S seconds, and every S seconds after (0: off) [default: 10].
     #[arg(long = "interim-after", value_name = "SECONDS")]
     pub interim_after: Option<f64>,
+    /// The most flows open at once; beyond it the least recently active flows end early, with end reason `evicted` (0: no limit) [default: 0 for replay, 1000000 for live].
+    #[arg(long = "max-flows", value_name = "N")]
+    pub max_flows: Option<usize>,
+    /// When writing alerts or the flow CSV fails (disk full, file unwritable): stop the run, or continue and count what is lost [default: stop].
+    #[arg(long = "on-output-error", value_name = "stop|continue")]
+    pub on_output_error: Option<String>,
     /// Write a stats event every S seconds (0: only at exit) [default: 60 for live, none for replay].
     #[arg(long = "stats-interval", value_name = "SECONDS")]
     pub stats_interval: Option<f64>,
@@ -230,6 +236,9 @@ pub struct ExtractArgs {
         default_value_t = 5.0
     )]
     pub activity_timeout: f64,
+    /// The most flows open at once; beyond it the least recently active flows end early (0: no limit).
+    #[arg(long = "max-flows", value_name = "N", default_value_t = 0)]
+    pub max_flows: usize,
     /// No progress line and no summary.
     #[arg(short, long)]
     pub quiet: bool,

@@ -8,7 +8,7 @@ use crate::capture::LiveOptions;
 use crate::error::Error;
 use crate::infer::Device;
 use crate::ips::{BlockSide, Cidr, HookConfig};
-use crate::pipeline::sensor::{SensorConfig, Source};
+use crate::pipeline::sensor::{OnOutputError, SensorConfig, Source};
 use crate::syslog::{SyslogFormat, SyslogTarget};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -49,6 +49,10 @@ pub struct Settings {
     pub activity_timeout: Option<f64>,
     /// Score open flows every this many seconds (0: off).
     pub interim_after: Option<f64>,
+    /// The most flows open at once (0: no limit).
+    pub max_flows: Option<usize>,
+    /// What a failing output does: stop or continue.
+    pub on_output_error: Option<String>,
     /// Seconds between stats events (0: only at exit).
     pub stats_interval: Option<f64>,
     /// IPS hook executable.
@@ -94,7 +98,12 @@ impl Settings {
             reason,
         };
         let text = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read: {e}")))?;
-        toml::from_str(&text).map_err(|e| err(e.to_string().trim_end().replace('\n', " ")))
+        Self::parse(&text).map_err(err)
+    }
+
+    /// Parses TOML config text; the error is one line.
+    pub fn parse(text: &str) -> Result<Settings, String> {
+        toml::from_str(text).map_err(|e| e.to_string().trim_end().replace('\n', " "))
     }
 
     /// These settings with `over`'s given values taking precedence.
@@ -117,6 +126,8 @@ impl Settings {
             flow_timeout,
             activity_timeout,
             interim_after,
+            max_flows,
+            on_output_error,
             stats_interval,
             ips_hook,
             ips_ttl,
@@ -174,8 +185,24 @@ impl Settings {
             0.0 => 0,
             s => seconds_to_us("interim-after", s)?,
         };
+        let max_flows = match self.max_flows.unwrap_or(if live { LIVE_MAX_FLOWS } else { 0 }) {
+            0 => None,
+            n if n < workers => {
+                return Err(usage(format!(
+                    "--max-flows: expected 0 (no limit) or at least one flow per worker ({workers}), got {n}"
+                )))
+            }
+            n => Some(n),
+        };
+        let on_output_error: OnOutputError = match self.on_output_error.as_deref() {
+            None => OnOutputError::Stop,
+            Some(s) => s
+                .parse()
+                .map_err(|e| usage(format!("--on-output-error: {e}")))?,
+        };
         let stats_interval = match self.stats_interval.or(live.then_some(60.0)) {
-            None | Some(0.0) => None,
+            None => None,
+            Some(0.0) => Some(Duration::ZERO),
             Some(s) => Some(duration("stats-interval", s)?),
         };
         let hook = match self.ips_hook {
@@ -280,6 +307,8 @@ impl Settings {
                 self.activity_timeout.unwrap_or(5.0),
             )?,
             interim_after_us,
+            max_flows,
+            on_output_error,
             stats_interval,
             hook,
             user: self.user,
@@ -287,6 +316,9 @@ impl Settings {
         })
     }
 }
+
+/// Live's default `max_flows`: about 700 MB of flow state at most.
+pub const LIVE_MAX_FLOWS: usize = 1_000_000;
 
 /// A positive number of seconds as a duration, or a usage error naming the option.
 fn duration(name: &str, s: f64) -> Result<Duration, Error> {

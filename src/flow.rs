@@ -119,6 +119,9 @@ pub enum EndReason {
     FlowTimeout,
     /// The input ended with the flow still open.
     EndOfInput,
+    /// Ended early to keep the table within `max_flows`: the least recently
+    /// active flows go first.
+    Evicted,
     /// Not ended: an interim snapshot of a flow that is still open
     /// ([`FlowTable::interim`]).
     Active,
@@ -132,6 +135,7 @@ impl EndReason {
             EndReason::Rst => "rst",
             EndReason::FlowTimeout => "timeout",
             EndReason::EndOfInput => "end_of_input",
+            EndReason::Evicted => "evicted",
             EndReason::Active => "active",
         }
     }
@@ -171,6 +175,9 @@ pub struct FlowConfig {
     pub flow_timeout_us: i64,
     /// A gap longer than this separates active periods (µs).
     pub activity_timeout_us: i64,
+    /// The most flows open at once; a new flow beyond it first evicts the
+    /// least recently active sixteenth of the table. `None`: no limit.
+    pub max_flows: Option<usize>,
 }
 
 impl FlowConfig {
@@ -180,6 +187,7 @@ impl FlowConfig {
             profile,
             flow_timeout_us: 120_000_000,
             activity_timeout_us: 5_000_000,
+            max_flows: None,
         }
     }
 }
@@ -193,6 +201,9 @@ pub struct FlowStats {
     pub finished: u64,
     /// Compat only: flows of one packet, which the era tool never wrote.
     pub single_packet_discarded: u64,
+    /// Flows ended early by the `max_flows` limit (counted whether or not
+    /// the era rule then discards them as single-packet flows).
+    pub evicted: u64,
 }
 
 struct Entry {
@@ -322,7 +333,43 @@ impl FlowTable {
             self.emit(key, entry, EndReason::Rst, out);
             return;
         }
+        if self
+            .cfg
+            .max_flows
+            .is_some_and(|max| self.index.len() >= max)
+        {
+            self.evict(out);
+        }
         self.insert(key, entry);
+    }
+
+    /// Ends the least recently active sixteenth of the open flows (at least
+    /// one), oldest last packet first, with reason [`EndReason::Evicted`].
+    /// Ending a batch at a time keeps the cost per evicted flow small.
+    fn evict(&mut self, out: &mut impl FnMut(FinishedFlow)) {
+        let slots = &self.slots;
+        let mut open: Vec<(i64, FlowKey)> = self
+            .index
+            .iter()
+            .filter_map(|(k, &i)| {
+                slots
+                    .get(i as usize)?
+                    .as_ref()
+                    .map(|e| (e.record.last_us(), *k))
+            })
+            .collect();
+        let n = (open.len() / 16).max(1);
+        if n < open.len() {
+            open.select_nth_unstable(n - 1);
+            open.truncate(n);
+        }
+        open.sort_unstable();
+        for (_, key) in open {
+            if let Some(e) = self.remove(&key) {
+                self.stats.evicted += 1;
+                self.emit(key, e, EndReason::Evicted, out);
+            }
+        }
     }
 
     /// Adds one packet; flows it ends are passed to `out`.

@@ -25,6 +25,7 @@ fn extract_config(a: ExtractArgs) -> Result<ExtractConfig, Error> {
     let mut flow = FlowConfig::new(profile);
     flow.flow_timeout_us = seconds_to_us("flow-timeout", a.flow_timeout)?;
     flow.activity_timeout_us = seconds_to_us("activity-timeout", a.activity_timeout)?;
+    flow.max_flows = (a.max_flows > 0).then_some(a.max_flows);
     let padding = match a.l2_padding {
         Some(PaddingArg::Count) => Padding::Count,
         Some(PaddingArg::Exclude) => Padding::Exclude,
@@ -60,6 +61,8 @@ fn sensor_settings(a: &SensorArgs) -> Settings {
         flow_timeout: a.flow_timeout,
         activity_timeout: a.activity_timeout,
         interim_after: a.interim_after,
+        max_flows: a.max_flows,
+        on_output_error: a.on_output_error.clone(),
         stats_interval: a.stats_interval,
         ips_hook: a.ips_hook.clone(),
         ips_ttl: a.ips_ttl,
@@ -92,7 +95,8 @@ fn sensor(
     if !quiet {
         eprint!("{}", summary.render());
     }
-    Ok(if summary.truncated.is_empty() {
+    let lost = summary.alerts_out.lost + summary.csv_out.map_or(0, |c| c.lost);
+    Ok(if summary.truncated.is_empty() && lost == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)

@@ -139,6 +139,27 @@ pub fn timestamp(out: &mut String, ts_us: i64, profile: Profile) {
     }
 }
 
+impl CsvWriter<Vec<u8>> {
+    /// A CSV formatted into memory: [`CsvWriter::get_mut`] takes the rows.
+    pub fn in_memory(layout: Layout, profile: Profile, extra: &[&str], header: bool) -> Self {
+        let mut out = Vec::with_capacity(1 << 16);
+        if header {
+            out.extend_from_slice(layout.header().as_bytes());
+            for name in extra {
+                out.push(b',');
+                out.extend_from_slice(name.as_bytes());
+            }
+            out.push(b'\n');
+        }
+        Self {
+            out,
+            layout: layout.columns(),
+            profile,
+            line: String::with_capacity(1024),
+        }
+    }
+}
+
 /// Writes flows as CSV rows in one layout.
 pub struct CsvWriter<W: Write> {
     out: W,
@@ -226,6 +247,11 @@ impl<W: Write> CsvWriter<W> {
         }
         line.push('\n');
         self.out.write_all(line.as_bytes())
+    }
+
+    /// The inner writer (a memory buffer's rows, to be written elsewhere).
+    pub fn get_mut(&mut self) -> &mut W {
+        &mut self.out
     }
 
     /// Flushes and returns the inner writer.

@@ -1,13 +1,18 @@
 //! Integration tests: the `flowsentinel` binary and library on real captures.
 
+mod bad_captures;
 mod cli;
 mod conformance;
 mod decode;
+mod faults;
 mod fidelity;
+mod flood;
 mod flows;
 mod ips_e2e;
 mod live;
 mod replay;
+mod shutdown;
 mod syslog;
 mod systemd;
+mod timing;
 mod util;

@@ -264,3 +264,51 @@ pub fn pcap_prefix(input: &Path, n: usize, out: &Path) {
     }
     std::fs::write(out, &data[..off]).expect("write pcap prefix");
 }
+
+/// A summary table row's value.
+pub fn summary_value(log: &str, row: &str) -> u64 {
+    log.lines()
+        .find(|l| l.starts_with(row) && l[row.len()..].starts_with(' '))
+        .and_then(|l| l.split_whitespace().last())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no summary row {row:?} in:\n{log}"))
+}
+
+/// Columns computed from packet times.
+pub fn timed(column: &str) -> bool {
+    [
+        "Timestamp",
+        "Duration",
+        "/s",
+        "IAT",
+        "Active",
+        "Idle",
+        "Blk Rate",
+    ]
+    .iter()
+    .any(|w| column.contains(w))
+}
+
+/// CSV rows as a sorted multiset, without the model's columns (`ML ...`)
+/// and, when `untimed`, without the columns computed from packet times.
+pub fn flow_rows(csv: &Path, untimed: bool) -> Vec<String> {
+    let text = std::fs::read_to_string(csv).expect("read CSV");
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().expect("header").split(',').collect();
+    let keep: Vec<bool> = header
+        .iter()
+        .map(|c| !(c.starts_with("ML ") || untimed && timed(c)))
+        .collect();
+    let mut rows: Vec<String> = lines
+        .map(|l| {
+            l.split(',')
+                .zip(&keep)
+                .filter(|(_, k)| **k)
+                .map(|(f, _)| f)
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .collect();
+    rows.sort();
+    rows
+}

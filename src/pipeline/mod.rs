@@ -4,6 +4,8 @@
 
 pub mod check;
 pub mod live;
+mod outfile;
+pub use outfile::OutputStats;
 pub mod sensor;
 
 use crate::capture::{CaptureError, Frame, PcapFile};
@@ -342,5 +344,30 @@ impl Progress {
         if self.on && self.last.is_some() {
             eprint!("\r\x1b[2K");
         }
+    }
+}
+
+/// The process's resident memory, bytes (Linux `/proc/self/status`; zeros
+/// where that cannot be read).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Memory {
+    /// Resident now (VmRSS).
+    pub rss: u64,
+    /// The peak so far (VmHWM).
+    pub peak_rss: u64,
+}
+
+/// Reads [`Memory`].
+pub fn memory() -> Memory {
+    let text = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let kib = |key: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .map_or(0, |k| k * 1024)
+    };
+    Memory {
+        rss: kib("VmRSS:"),
+        peak_rss: kib("VmHWM:"),
     }
 }

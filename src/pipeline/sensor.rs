@@ -29,13 +29,14 @@
 //! upstream send fails, and the stages stop in order. SIGINT/SIGTERM stop the
 //! reader; everything read so far is flushed through every stage.
 
-use super::{decode_rules, Padding, Reader};
+use super::outfile::{OutFile, OutputStats};
+use super::{decode_rules, memory, Padding, Reader};
 use crate::capture::{CaptureError, KernelStats, LiveOptions, PcapFile};
 use crate::decode::{PacketMeta, SkipReason};
 use crate::error::Error;
 use crate::eve::{self, EventType, Origin};
 use crate::features::{FeatureVector, Layout, Profile};
-use crate::flow::{EndReason, FinishedFlow, FlowConfig, FlowKey, FlowTable};
+use crate::flow::{EndReason, FinishedFlow, FlowConfig, FlowKey, FlowStats, FlowTable};
 use crate::infer::{Bundle, Device, FlowRow, Model, Scored};
 use crate::ips::{Hook, HookAlert, HookConfig, HookStats, Outcome};
 use crate::labels::Labeler;
@@ -44,7 +45,6 @@ use crate::syslog::{Severity, SyslogFormat, SyslogSink, SyslogTarget};
 use crossbeam::channel::{bounded, unbounded, Receiver, RecvTimeoutError, Sender};
 use std::collections::{BTreeMap, HashMap};
 use std::hash::BuildHasher;
-use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
@@ -58,6 +58,28 @@ const REPLAY_TICK_US: i64 = 1_000_000;
 pub const LIVE_CUT: Duration = Duration::from_millis(100);
 /// Live: epochs queued for one worker before its packets are dropped.
 const LIVE_QUEUE_LIMIT: usize = 64;
+
+/// What a failing output (alerts file, flow CSV) does to the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnOutputError {
+    /// Log the error, flush what can be flushed and end the run with an error.
+    #[default]
+    Stop,
+    /// Log the error, count every record that could not be written, and keep
+    /// trying: writing resumes once the output works again.
+    Continue,
+}
+
+impl std::str::FromStr for OnOutputError {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "stop" => Ok(Self::Stop),
+            "continue" => Ok(Self::Continue),
+            _ => Err(format!("expected stop or continue, got {s:?}")),
+        }
+    }
+}
 
 /// Where packets come from.
 #[derive(Debug, Clone)]
@@ -101,7 +123,12 @@ pub struct SensorConfig {
     pub activity_timeout_us: i64,
     /// Score open flows every this many µs of their life (0: never).
     pub interim_after_us: i64,
-    /// Write a stats event this often (live: also at exit).
+    /// The most flows open at once, over all workers (`None`: no limit).
+    pub max_flows: Option<usize>,
+    /// What a failing alerts or flow CSV output does.
+    pub on_output_error: OnOutputError,
+    /// Write a stats event this often, and at exit (zero: only at exit;
+    /// `None`: never, except live at exit).
     pub stats_interval: Option<Duration>,
     /// The IPS hook.
     pub hook: Option<HookConfig>,
@@ -130,6 +157,10 @@ pub struct SensorSummary {
     pub interim_scored: u64,
     /// Compat only: single-packet flows the era tool never wrote (not scored).
     pub single_packet_flows: u64,
+    /// Flows ended early by the `max_flows` cap (scored like any other).
+    pub evicted: u64,
+    /// The process's peak resident memory, bytes (Linux; 0 where unknown).
+    pub peak_rss: u64,
     /// Alert events per label (interim and final).
     pub alerts: BTreeMap<String, u64>,
     /// Alert events on open flows.
@@ -145,6 +176,10 @@ pub struct SensorSummary {
     pub syslog_reconnects: u64,
     /// IPS hook outcomes.
     pub hook: Option<HookStats>,
+    /// The alerts output: records written and lost.
+    pub alerts_out: OutputStats,
+    /// The flow CSV, when written: rows written and lost.
+    pub csv_out: Option<OutputStats>,
     /// Files that ended early (their whole packets were processed).
     pub truncated: Vec<CaptureError>,
     /// The run was stopped by SIGINT or SIGTERM.
@@ -183,6 +218,7 @@ impl SensorSummary {
             );
         }
         row("flows scored", self.flows.to_string());
+        row("  of them evicted (max flows)", self.evicted.to_string());
         row("interim verdicts", self.interim_scored.to_string());
         row("inference batches", self.batches.to_string());
         let total: u64 = self.alerts.values().sum();
@@ -198,6 +234,16 @@ impl SensorSummary {
         if self.syslog_failed > 0 || self.syslog_reconnects > 0 {
             row("syslog messages lost", self.syslog_failed.to_string());
             row("syslog reconnects", self.syslog_reconnects.to_string());
+        }
+        let outputs = [
+            ("alerts output", Some(self.alerts_out)),
+            ("flow CSV", self.csv_out),
+        ];
+        for (what, st) in outputs {
+            if let Some(st) = st.filter(|st| st.errors > 0) {
+                row(&format!("{what}: records lost"), st.lost.to_string());
+                row(&format!("{what}: failed writes"), st.errors.to_string());
+            }
         }
         if let Some(h) = &self.hook {
             for o in Outcome::ALL {
@@ -217,6 +263,10 @@ impl SensorSummary {
         );
         row("elapsed", format!("{secs:.3} s"));
         row(
+            "peak resident memory",
+            format!("{:.1} MiB", self.peak_rss as f64 / 1048576.0),
+        );
+        row(
             "packets per second",
             format!("{:.0}", self.packets_read as f64 / secs),
         );
@@ -235,6 +285,11 @@ struct Metrics {
     queue_dropped: AtomicU64,
     /// Open flows, per worker.
     active: Vec<AtomicU64>,
+    /// Flows evicted by the `max_flows` cap, per worker.
+    evicted: Vec<AtomicU64>,
+    /// The flow CSV's rows lost and failed writes.
+    csv_lost: AtomicU64,
+    csv_errors: AtomicU64,
     finished: AtomicU64,
     interim: AtomicU64,
     batches: AtomicU64,
@@ -251,6 +306,9 @@ impl Metrics {
             if_dropped: AtomicU64::new(0),
             queue_dropped: AtomicU64::new(0),
             active: (0..workers).map(|_| AtomicU64::new(0)).collect(),
+            evicted: (0..workers).map(|_| AtomicU64::new(0)).collect(),
+            csv_lost: AtomicU64::new(0),
+            csv_errors: AtomicU64::new(0),
             finished: AtomicU64::new(0),
             interim: AtomicU64::new(0),
             batches: AtomicU64::new(0),
@@ -421,7 +479,7 @@ fn worker(
     opts: WorkerOpts,
     metrics: &Metrics,
     me: usize,
-) -> u64 {
+) -> FlowStats {
     let mut table = FlowTable::new(opts.flow);
     let mut last_file = 0usize;
     for e in rx.iter() {
@@ -460,8 +518,11 @@ fn worker(
         if let Some(a) = metrics.active.get(me) {
             a.store(table.len() as u64, Relaxed);
         }
+        if let Some(a) = metrics.evicted.get(me) {
+            a.store(table.stats().evicted, Relaxed);
+        }
         if tx.send(Finished { epoch: e.id, items }).is_err() {
-            return table.stats().single_packet_discarded;
+            return table.stats();
         }
     }
     let mut items = Vec::new();
@@ -482,7 +543,7 @@ fn worker(
         epoch: u64::MAX,
         items,
     });
-    table.stats().single_packet_discarded
+    table.stats()
 }
 
 fn row_of(i: &Item) -> FlowRow {
@@ -574,48 +635,6 @@ fn inference(
     Ok(batches)
 }
 
-/// An output file that SIGHUP can reopen.
-struct OutFile {
-    out: Box<dyn Write + Send>,
-    path: PathBuf,
-    append: bool,
-}
-
-impl OutFile {
-    fn open(path: &PathBuf, append: bool) -> Result<Self, Error> {
-        Ok(Self {
-            out: create(path, append)?,
-            path: path.clone(),
-            append,
-        })
-    }
-
-    fn err(&self, source: std::io::Error) -> Error {
-        Error::Output {
-            path: self.path.clone(),
-            source,
-        }
-    }
-
-    fn write_all(&mut self, b: &[u8]) -> Result<(), Error> {
-        self.out
-            .write_all(b)
-            .and_then(|()| self.out.flush())
-            .map_err(|e| self.err(e))
-    }
-
-    /// Flushes and reopens the file (after it was rotated away).
-    fn reopen(&mut self) -> Result<(), Error> {
-        if self.path.as_os_str() == "-" {
-            return Ok(());
-        }
-        self.out.flush().map_err(|e| self.err(e))?;
-        self.out = create(&self.path, true)?;
-        self.append = true;
-        Ok(())
-    }
-}
-
 /// The writer stage's settings and sinks.
 struct Sinks {
     alerts: OutFile,
@@ -636,8 +655,9 @@ struct Sinks {
 
 /// The flow CSV stage's state.
 struct CsvSink {
-    csv: CsvWriter<Box<dyn Write + Send>>,
-    path: PathBuf,
+    /// Formats a batch's rows into memory; `file` then writes them whole.
+    csv: CsvWriter<Vec<u8>>,
+    file: OutFile,
     layout: Layout,
     labeler: Labeler,
     profile: Profile,
@@ -653,6 +673,10 @@ struct Written {
     syslog_failed: u64,
     syslog_reconnects: u64,
     hook: Option<HookStats>,
+    /// The alerts output's counters.
+    alerts_out: OutputStats,
+    /// The flow CSV's counters, when there is one.
+    csv: Option<OutputStats>,
 }
 
 /// The writer: alert and flow events, syslog, the IPS hook, stats events.
@@ -718,7 +742,7 @@ impl Writer<'_> {
             }
         }
         let buf = std::mem::take(&mut self.buf);
-        let r = self.s.alerts.write_all(&buf);
+        let r = self.s.alerts.write(&buf);
         self.buf = buf;
         r
     }
@@ -801,6 +825,9 @@ impl Writer<'_> {
             .map(|(r, n)| (r.label().to_string(), get(n).into()))
             .collect();
         let active: u64 = m.active.iter().map(get).sum();
+        let evicted: u64 = m.evicted.iter().map(get).sum();
+        let mem = memory();
+        let out = self.s.alerts.stats();
         let alerts: u64 = self.alert_counts.iter().sum();
         let mut hook = serde_json::Map::new();
         if let Some(h) = self.s.hook.as_ref().map(Hook::stats) {
@@ -834,10 +861,11 @@ impl Writer<'_> {
                 "flows": {
                     "active": active,
                     "finished": get(&m.finished),
-                    "evicted": 0,
+                    "evicted": evicted,
                     "interim_scored": get(&m.interim),
                 },
                 "inference": { "batches": get(&m.batches) },
+                "memory": { "rss": mem.rss, "peak_rss": mem.peak_rss },
                 "alerts": {
                     "total": alerts,
                     "interim": self.w.interim_alerts,
@@ -845,11 +873,15 @@ impl Writer<'_> {
                     "by_label": self.counts_by_label(),
                 },
                 "syslog": { "lost": sys_lost, "reconnects": sys_reconnects },
+                "outputs": {
+                    "alerts": { "lost": out.lost, "errors": out.errors },
+                    "flows_csv": { "lost": get(&m.csv_lost), "errors": get(&m.csv_errors) },
+                },
                 "ips": hook,
             }
         });
         eprintln!(
-            "stats: packets {} kernel_drops {} if_drops {} queue_drops {} decoded {} flows active {} finished {} interim {} alerts {} ({} on open flows) hook {}",
+            "stats: packets {} kernel_drops {} if_drops {} queue_drops {} decoded {} flows active {} finished {} evicted {} interim {} alerts {} ({} on open flows) lost: alerts output {} flow CSV {} hook {}",
             get(&m.received),
             get(&m.kernel_dropped),
             get(&m.if_dropped),
@@ -857,14 +889,17 @@ impl Writer<'_> {
             get(&m.decoded),
             active,
             get(&m.finished),
+            evicted,
             get(&m.interim),
             alerts,
             self.w.interim_alerts,
+            out.lost,
+            get(&m.csv_lost),
             serde_json::Value::Object(hook),
         );
         let mut line = ev.to_string().into_bytes();
         line.push(b'\n');
-        self.s.alerts.write_all(&line)
+        self.s.alerts.write(&line)
     }
 
     /// Between batches: SIGHUP, hook TTLs, the stats timer.
@@ -927,21 +962,26 @@ impl Writer<'_> {
             self.w.syslog_reconnects = st.reconnects;
         }
         self.w.hook = self.s.hook.as_ref().map(Hook::stats);
+        self.w.alerts_out = self.s.alerts.stats();
         Ok(self.w)
     }
 }
 
 /// The last stage: every finished flow as a CSV row with the model's label
 /// and score.
-fn csv_writer(rx: Receiver<Batch>, mut c: CsvSink, bundle: &Bundle) -> Result<(), Error> {
-    let out_err = |path: &PathBuf, source| Error::Output {
-        path: path.clone(),
-        source,
-    };
+fn csv_writer(
+    rx: Receiver<Batch>,
+    mut c: CsvSink,
+    bundle: &Bundle,
+    metrics: &Metrics,
+) -> Result<OutputStats, Error> {
     let mut score = String::new();
     for batch in rx.iter() {
         if c.reopen.swap(false, Relaxed) {
-            reopen_csv(&mut c)?;
+            c.file.reopen()?;
+            if c.file.is_empty() {
+                c.csv = CsvWriter::in_memory(c.layout, c.profile, &CSV_EXTRA, true);
+            }
         }
         for (item, v) in batch.items.iter().zip(&batch.scored.verdicts) {
             if item.interim() {
@@ -954,41 +994,23 @@ fn csv_writer(rx: Receiver<Batch>, mut c: CsvSink, bundle: &Bundle) -> Result<()
             let label = bundle.labels.get(v.label).map_or("", String::as_str);
             score.clear();
             score.push_str(&v.score.to_string());
-            c.csv
-                .write_with(&item.flow, &item.features, truth, &[label, &score])
-                .map_err(|e| out_err(&c.path, e))?;
+            // Writing into memory cannot fail.
+            let _ = c
+                .csv
+                .write_with(&item.flow, &item.features, truth, &[label, &score]);
         }
+        let rows = std::mem::take(c.csv.get_mut());
+        let r = c.file.write(&rows);
+        *c.csv.get_mut() = rows;
+        c.csv.get_mut().clear();
+        metrics.csv_lost.store(c.file.stats().lost, Relaxed);
+        metrics.csv_errors.store(c.file.stats().errors, Relaxed);
+        r?;
     }
-    c.csv.finish().map_err(|e| out_err(&c.path, e))?;
-    Ok(())
+    Ok(c.file.stats())
 }
 
 const CSV_EXTRA: [&str; 2] = ["ML Label", "ML Score"];
-
-fn csv_sink(
-    path: &PathBuf,
-    append: bool,
-    layout: Layout,
-    profile: Profile,
-) -> Result<CsvWriter<Box<dyn Write + Send>>, Error> {
-    // A header only at the start of a file, also when appending.
-    let header = !append || std::fs::metadata(path).map_or(true, |m| m.len() == 0);
-    CsvWriter::with_extra_columns(create(path, append)?, layout, profile, &CSV_EXTRA, header)
-        .map_err(|source| Error::Output {
-            path: path.clone(),
-            source,
-        })
-}
-
-fn reopen_csv(c: &mut CsvSink) -> Result<(), Error> {
-    let fresh = csv_sink(&c.path, true, c.layout, c.profile)?;
-    let old = std::mem::replace(&mut c.csv, fresh);
-    old.finish().map_err(|source| Error::Output {
-        path: c.path.clone(),
-        source,
-    })?;
-    Ok(())
-}
 
 /// The addresses of a capture interface, as single-address CIDRs.
 fn own_addresses(iface: &str) -> Vec<crate::ips::Cidr> {
@@ -1004,24 +1026,6 @@ fn own_addresses(iface: &str) -> Vec<crate::ips::Cidr> {
 /// A stage thread's result, with a panic turned into an internal error.
 fn joined<T>(r: std::thread::Result<Result<T, Error>>, stage: &str) -> Result<T, Error> {
     r.map_err(|_| Error::Internal(format!("the {stage} thread panicked")))?
-}
-
-/// Creates (or, live, appends to) an output file; `-` is standard output.
-fn create(path: &PathBuf, append: bool) -> Result<Box<dyn Write + Send>, Error> {
-    if path.as_os_str() == "-" {
-        return Ok(Box::new(std::io::stdout()));
-    }
-    let f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .append(append)
-        .truncate(!append)
-        .open(path)
-        .map_err(|source| Error::Output {
-            path: path.clone(),
-            source,
-        })?;
-    Ok(Box::new(std::io::BufWriter::with_capacity(1 << 16, f)))
 }
 
 /// What the reader did, for the summary.
@@ -1090,10 +1094,6 @@ fn read_files(
         let stop = Arc::clone(&feed.stop);
         let rules = feed.rules;
         let completed = reader.read(fi, nfiles, &mut file, rules, |meta| {
-            if stop.load(Relaxed) {
-                interrupted = true;
-                return false;
-            }
             if feed.interim && meta.ts_us >= next_tick {
                 // Packet time reached the next tick: the epoch so far ends here.
                 if next_tick != i64::MIN && !feed.cut(fi, Some(meta.ts_us), false) {
@@ -1101,7 +1101,14 @@ fn read_files(
                 }
                 next_tick = meta.ts_us.saturating_add(REPLAY_TICK_US);
             }
-            feed.push(meta, fi)
+            // A packet read is a packet processed, also the one read when a
+            // stop signal came.
+            let more = feed.push(meta, fi);
+            if stop.load(Relaxed) {
+                interrupted = true;
+                return false;
+            }
+            more
         });
         // An epoch never spans two files, so `pcap_filename` is exact.
         let flushed = feed.flush(fi);
@@ -1167,19 +1174,24 @@ pub fn run(cfg: &SensorConfig) -> Result<SensorSummary, Error> {
     };
     let csv = match &cfg.flows_csv {
         None => None,
-        Some(p) => Some(CsvSink {
-            csv: csv_sink(p, live, layout, profile)?,
-            path: p.clone(),
-            layout,
-            labeler,
-            profile,
-            reopen: Arc::clone(&csv_reopen),
+        Some(p) => Some({
+            let file = OutFile::open(p, live, "flow CSV", cfg.on_output_error)?;
+            // A header only at the start of a file, also when appending.
+            let header = file.is_empty();
+            CsvSink {
+                csv: CsvWriter::in_memory(layout, profile, &CSV_EXTRA, header),
+                file,
+                layout,
+                labeler,
+                profile,
+                reopen: Arc::clone(&csv_reopen),
+            }
         }),
     };
     let signals = Signals::install()?;
     let (to_csv, csv_in) = bounded::<Batch>(8);
     let sinks = Sinks {
-        alerts: OutFile::open(&cfg.alerts, live)?,
+        alerts: OutFile::open(&cfg.alerts, live, "alerts", cfg.on_output_error)?,
         flow_events: cfg.flow_events,
         to_csv: csv.is_some().then_some(to_csv),
         syslog: cfg
@@ -1189,7 +1201,7 @@ pub fn run(cfg: &SensorConfig) -> Result<SensorSummary, Error> {
         files: names,
         iface: capture.as_ref().map(|c| c.iface().to_string()),
         hook,
-        stats_interval: cfg.stats_interval,
+        stats_interval: cfg.stats_interval.filter(|d| !d.is_zero()),
         stats_at_exit: live || cfg.stats_interval.is_some(),
         reopen: Some(Arc::clone(&signals.reopen)),
         csv_reopen,
@@ -1200,6 +1212,8 @@ pub fn run(cfg: &SensorConfig) -> Result<SensorSummary, Error> {
     let mut flow = FlowConfig::new(profile);
     flow.flow_timeout_us = cfg.flow_timeout_us;
     flow.activity_timeout_us = cfg.activity_timeout_us;
+    // Workers shard flows by key hash: each holds an equal part of the cap.
+    flow.max_flows = cfg.max_flows.map(|m| m.div_ceil(cfg.workers.max(1)));
     let opts = WorkerOpts {
         flow,
         interim_after_us: cfg.interim_after_us,
@@ -1232,7 +1246,7 @@ pub fn run(cfg: &SensorConfig) -> Result<SensorSummary, Error> {
     let (inf_out, writer_in) = bounded::<Batch>(8);
     let metrics = &metrics;
     let result = std::thread::scope(
-        |scope| -> Result<(ReaderResult, u64, Written, u64), Error> {
+        |scope| -> Result<(ReaderResult, FlowStats, Written, u64), Error> {
             let mut worker_handles = Vec::with_capacity(n);
             for me in 0..n {
                 // Live: never block the reader (full queues drop, counted).
@@ -1249,7 +1263,8 @@ pub fn run(cfg: &SensorConfig) -> Result<SensorSummary, Error> {
             let (b, t) = (cfg.batch_size.max(1), cfg.batch_timeout);
             let inf = scope.spawn(move || inference(inf_in, n, model, inf_out, b, t, metrics));
             let csv_bundle = bundle.clone();
-            let csv_stage = csv.map(|c| scope.spawn(move || csv_writer(csv_in, c, &csv_bundle)));
+            let csv_stage =
+                csv.map(|c| scope.spawn(move || csv_writer(csv_in, c, &csv_bundle, metrics)));
             let bundle = &bundle;
             let wr = scope.spawn(move || {
                 Writer {
@@ -1272,28 +1287,35 @@ pub fn run(cfg: &SensorConfig) -> Result<SensorSummary, Error> {
                 None => read_files(files, &mut feed, cfg.progress, t0),
             };
             feed.feeder.to_workers.clear();
-            let mut single = 0;
+            let mut flow_stats = FlowStats::default();
             for h in worker_handles {
-                single += h.join().unwrap_or(0);
+                let st = h.join().unwrap_or_default();
+                flow_stats.single_packet_discarded += st.single_packet_discarded;
+                flow_stats.evicted += st.evicted;
             }
             let inf_result = inf.join();
             let wr_result = wr.join();
             // Later stages' errors come first: they are why earlier stages stopped.
-            if let Some(h) = csv_stage {
-                joined(h.join(), "flow CSV")?;
-            }
-            let written = joined(wr_result, "output writer")?;
+            let csv_stats = match csv_stage {
+                Some(h) => Some(joined(h.join(), "flow CSV")?),
+                None => None,
+            };
+            let mut written = joined(wr_result, "output writer")?;
+            written.csv = csv_stats;
             let batches = joined(inf_result, "inference")?;
-            Ok((read?, single, written, batches))
+            Ok((read?, flow_stats, written, batches))
         },
     );
-    let (read, single, written, batches) = result?;
-    summary.single_packet_flows = single;
+    let (read, flow_stats, written, batches) = result?;
+    summary.single_packet_flows = flow_stats.single_packet_discarded;
+    summary.evicted = flow_stats.evicted;
     summary.flows = written.flows;
     summary.alerts = written.alerts;
     summary.interim_alerts = written.interim_alerts;
     summary.repeats_suppressed = written.repeats_suppressed;
     summary.hook = written.hook;
+    summary.alerts_out = written.alerts_out;
+    summary.csv_out = written.csv;
     summary.batches = batches;
     summary.interim_scored = metrics.interim.load(Relaxed);
     summary.syslog_failed = written.syslog_failed;
@@ -1306,5 +1328,6 @@ pub fn run(cfg: &SensorConfig) -> Result<SensorSummary, Error> {
     summary.interrupted = read.interrupted;
     summary.truncated = read.reader.truncated;
     summary.elapsed = t0.elapsed();
+    summary.peak_rss = memory().peak_rss;
     Ok(summary)
 }
