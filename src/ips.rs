@@ -1,35 +1,49 @@
-//! The IPS hook runner: turns alerts into `block` / `unblock` runs of an
-//! operator's executable (`--ips-hook PATH`).
+//! The IPS hook: turns alerts into `block` / `unblock` runs of an operator's
+//! executable (`--ips-hook PATH`).
 //!
 //! The hook runs directly, never through a shell, as `PATH block SRC_IP
 //! SRC_PORT DEST_IP DEST_PORT PROTO LABEL SCORE TTL_SECONDS` (SCORE with four
 //! decimals, the TTL in whole seconds rounded up) with the alert's EVE JSON
 //! line on stdin, and with `FLOWSENTINEL_TARGET=<address>` and
 //! `FLOWSENTINEL_BLOCK=src|dst` in its environment: the address to block. When
-//! the TTL ends, [`Hook::expire`] runs `PATH unblock` with the same arguments
+//! the TTL ends, [`Hook::expire`] queues `PATH unblock` with the same arguments
 //! and JSON.
+//!
+//! Two parts. [`Hook`] is the policy, kept by its caller (the output writer):
+//! it decides per alert in microseconds and never waits. The runs happen on
+//! one runner thread, fed by a bounded queue of [`QUEUE`] jobs; their results
+//! come back through [`Hook::poll`] (or [`Hook::finish`] at the end), each
+//! block run as a [`Settled`] that names the alert's [`JobId`].
 //!
 //! Invariants:
 //! * Each alert goes through validation of the target (never an unspecified,
 //!   loopback, multicast or broadcast address), the allow-list, dedupe (not
-//!   again while its TTL runs), the rate limit (a token bucket), then the run;
-//!   the first step that refuses decides the [`Outcome`].
-//! * A run is bounded by the timeout, then killed and reaped. A failing or
-//!   hanging hook is counted and logged (one stderr line starting with
-//!   `ips hook:`), and the caller goes on. Only exit 0 records the target.
+//!   again while its TTL runs, nor while a block of it is queued or running),
+//!   the back-off (not for [`BACKOFF`] after a block of it failed or timed
+//!   out), the pause (no calls for [`PAUSE`] after [`PAUSE_AFTER`] failed
+//!   calls in a row), the rate limit (a token bucket), then the queue (full:
+//!   refused, counted, logged at most every 10 s); the first step that refuses
+//!   decides the [`Outcome`]. Nothing here blocks the caller.
+//! * A run is bounded by the timeout, then its whole process group is killed
+//!   and the hook reaped. A failing or hanging hook is counted and logged (one
+//!   stderr line starting with `ips hook:`). Only exit 0 records the target.
 //! * Stdin is written and stderr read (first 4 KiB kept) on helper threads, so
-//!   a hook that ignores its input or writes much cannot stall the caller.
-//! * Dry run runs nothing: it logs what would run and records the target, so
-//!   that dedupe and the `unblock` logging still work.
+//!   a hook that ignores its input or writes much cannot stall the runner.
+//! * Every queued job is answered: at [`Hook::finish`] the queue is closed and
+//!   every job left runs (or is skipped while calls are paused) and settles.
+//! * Dry run runs nothing and queues nothing: it logs what would run and
+//!   records the target, so that dedupe and the `unblock` logging still work.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use crate::error::Error;
+use crossbeam::channel::{bounded, unbounded, Receiver, Sender, TryRecvError, TrySendError};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::fs;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::str::FromStr;
@@ -45,6 +59,37 @@ const STDERR_LIMIT: u64 = 4096;
 const STDERR_GRACE: Duration = Duration::from_millis(100);
 /// The longest TTL accepted (ten years), so that expiry times cannot overflow.
 const MAX_TTL: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+/// Jobs (`block` and `unblock` runs) waiting for the runner, at most.
+pub const QUEUE: usize = 256;
+/// After a target's `block` run failed or timed out, its alerts call nothing
+/// for this long (outcome `backoff`).
+pub const BACKOFF: Duration = Duration::from_secs(30);
+/// This many failed or timed-out runs in a row pause every call ...
+pub const PAUSE_AFTER: u32 = 3;
+/// ... for this long (outcome `paused`).
+pub const PAUSE: Duration = Duration::from_secs(30);
+/// "Queue full" is logged at most this often.
+const LOG_EVERY: Duration = Duration::from_secs(10);
+
+/// The queue and failure limits (the constants above; tests shorten them).
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    queue: usize,
+    backoff: Duration,
+    pause_after: u32,
+    pause: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            queue: QUEUE,
+            backoff: BACKOFF,
+            pause_after: PAUSE_AFTER,
+            pause: PAUSE,
+        }
+    }
+}
 
 /// An IP network: an address and a prefix length, with the host bits zero.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -191,7 +236,8 @@ pub enum Outcome {
     Blocked,
     /// Dry run: the block was logged, not run.
     DryRun,
-    /// The target is blocked already and its TTL still runs.
+    /// The target is blocked already (its TTL still runs, or it came while
+    /// the block that succeeded was queued or running).
     AlreadyBlocked,
     /// The target is in the allow-list.
     AllowListed,
@@ -203,11 +249,18 @@ pub enum Outcome {
     Failed,
     /// The hook ran past the timeout and was killed.
     TimedOut,
+    /// A block of the target failed or timed out within [`BACKOFF`] (or
+    /// while this alert waited for it): not called again.
+    Backoff,
+    /// Calls are paused after [`PAUSE_AFTER`] failures in a row.
+    Paused,
+    /// The runner's queue was full.
+    QueueFull,
 }
 
 impl Outcome {
     /// Every outcome, in order.
-    pub const ALL: [Outcome; 8] = [
+    pub const ALL: [Outcome; 11] = [
         Outcome::Blocked,
         Outcome::DryRun,
         Outcome::AlreadyBlocked,
@@ -216,6 +269,9 @@ impl Outcome {
         Outcome::RateLimited,
         Outcome::Failed,
         Outcome::TimedOut,
+        Outcome::Backoff,
+        Outcome::Paused,
+        Outcome::QueueFull,
     ];
 
     /// The outcome's name in stats and logs.
@@ -229,6 +285,9 @@ impl Outcome {
             Outcome::RateLimited => "rate_limited",
             Outcome::Failed => "failed",
             Outcome::TimedOut => "timed_out",
+            Outcome::Backoff => "backoff",
+            Outcome::Paused => "paused",
+            Outcome::QueueFull => "queue_full",
         }
     }
 }
@@ -240,10 +299,14 @@ pub struct HookStats {
     pub outcomes: BTreeMap<Outcome, u64>,
     /// `unblock` runs that exited 0 (or were logged, in dry run).
     pub unblocked: u64,
-    /// `unblock` runs that failed or timed out.
+    /// `unblock` runs that failed, timed out or could not be queued.
     pub unblock_failed: u64,
     /// Targets blocked now.
     pub active: usize,
+    /// Times calls were paused after failures in a row.
+    pub pauses: u64,
+    /// Jobs queued or running now.
+    pub in_flight: usize,
 }
 
 impl HookStats {
@@ -253,7 +316,90 @@ impl HookStats {
     }
 }
 
-/// A blocked target, kept until its `unblock` runs.
+/// Names one queued `block` run, and so the alert that waits for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct JobId(u64);
+
+/// What to do with an alert's line, decided at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// Decided and counted now (never [`Outcome::Blocked`]).
+    Now(Outcome),
+    /// A block of the same target is queued or running: the alert stays
+    /// `allowed` and is counted when that block settles (`already_blocked`,
+    /// `backoff` or `paused`).
+    Joined,
+    /// A `block` run was queued for this alert: its outcome comes with
+    /// [`Hook::poll`] or [`Hook::finish`] as a [`Settled`] with this id.
+    Queued(JobId),
+}
+
+/// The outcome of an alert whose `block` run was queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settled {
+    /// The id [`Decision::Queued`] gave.
+    pub id: JobId,
+    /// Blocked, failed, timed out, or paused (not run).
+    pub outcome: Outcome,
+}
+
+/// The runner's answer to one job.
+#[derive(Debug)]
+pub struct Report {
+    id: JobId,
+    result: RunResult,
+    /// Calls are paused until then, starting with this job's failure.
+    pause: Option<Instant>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RunResult {
+    Done,
+    Failed,
+    TimedOut,
+    /// Not run: calls were paused.
+    Skipped,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verb {
+    Block,
+    Unblock,
+}
+
+impl Verb {
+    fn as_str(self) -> &'static str {
+        match self {
+            Verb::Block => "block",
+            Verb::Unblock => "unblock",
+        }
+    }
+}
+
+/// One run for the runner thread.
+#[derive(Debug)]
+struct Job {
+    id: JobId,
+    verb: Verb,
+    args: Vec<String>,
+    json: Vec<u8>,
+    target: IpAddr,
+}
+
+/// A job queued or running, as the policy side remembers it.
+#[derive(Debug)]
+struct InFlight {
+    verb: Verb,
+    key: IpAddr,
+    target: IpAddr,
+    /// For the [`Active`] entry of a block that succeeds.
+    args: Vec<String>,
+    json: Vec<u8>,
+    /// Alerts for the same target that came while this block was in flight.
+    followers: u64,
+}
+
+/// A blocked target, kept until its `unblock` is queued.
 #[derive(Debug)]
 struct Active {
     expires: Instant,
@@ -262,24 +408,54 @@ struct Active {
     json: Vec<u8>,
 }
 
-/// The hook runner: decides per alert and runs the hook synchronously.
+/// The runner thread's ends.
+#[derive(Debug)]
+struct Runner {
+    /// `None` once closed by [`Hook::finish`].
+    jobs: Option<Sender<Job>>,
+    reports: Receiver<Report>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+/// The hook's policy: decides per alert, queues runs for the runner thread
+/// and keeps the books when they settle. Never waits for a run.
 #[derive(Debug)]
 pub struct Hook {
     cfg: HookConfig,
+    limits: Limits,
     /// Blocked targets by address (IPv4-mapped IPv6 as IPv4).
     active: HashMap<IpAddr, Active>,
+    /// Jobs queued or running.
+    in_flight: HashMap<JobId, InFlight>,
+    /// The block in flight per target.
+    pending: HashMap<IpAddr, JobId>,
+    /// Targets whose block failed, until when they are left alone.
+    backoff: HashMap<IpAddr, Instant>,
+    /// No calls until then (failures in a row).
+    paused_until: Option<Instant>,
+    /// `None` in dry run, and once finished or gone.
+    runner: Option<Runner>,
+    next_id: u64,
     tokens: f64,
     refilled: Option<Instant>,
     counts: [u64; Outcome::ALL.len()],
     unblocked: u64,
     unblock_failed: u64,
+    pauses: u64,
+    /// When "queue full" was last logged, and how many since.
+    full_logged: Option<Instant>,
+    full_since_log: u64,
 }
 
 impl Hook {
     /// Checks the config: the path must be an executable regular file (in dry
     /// run too), the TTL and timeout more than zero, the rate finite and more
-    /// than zero.
-    pub fn new(mut cfg: HookConfig) -> Result<Hook, Error> {
+    /// than zero. Starts the runner thread (not in dry run).
+    pub fn new(cfg: HookConfig) -> Result<Hook, Error> {
+        Hook::with_limits(cfg, Limits::default())
+    }
+
+    fn with_limits(mut cfg: HookConfig, limits: Limits) -> Result<Hook, Error> {
         check_executable(&cfg.path)?;
         let refuse = |why: &str| Err(Error::Usage(format!("IPS hook {why}")));
         if cfg.ttl.is_zero() || cfg.ttl > MAX_TTL {
@@ -296,28 +472,60 @@ impl Hook {
         if cfg.path.parent() == Some(Path::new("")) {
             cfg.path = Path::new(".").join(&cfg.path);
         }
+        let runner = if cfg.dry_run {
+            None
+        } else {
+            let (jobs, queue) = bounded(limits.queue);
+            let (done, reports) = unbounded();
+            let run_cfg = cfg.clone();
+            let thread = thread::Builder::new()
+                .name("ips-hook".into())
+                .spawn(move || run_jobs(&run_cfg, limits, &queue, &done))
+                .map_err(|e| Error::Internal(format!("cannot start the IPS hook thread: {e}")))?;
+            Some(Runner {
+                jobs: Some(jobs),
+                reports,
+                thread: Some(thread),
+            })
+        };
         Ok(Hook {
             tokens: rate.max(1.0),
             cfg,
+            limits,
             active: HashMap::new(),
+            in_flight: HashMap::new(),
+            pending: HashMap::new(),
+            backoff: HashMap::new(),
+            paused_until: None,
+            runner,
+            next_id: 0,
             refilled: None,
             counts: [0; Outcome::ALL.len()],
             unblocked: 0,
             unblock_failed: 0,
+            pauses: 0,
+            full_logged: None,
+            full_since_log: 0,
         })
     }
 
-    /// Decides what to do with one alert and, when it comes to that, runs
-    /// `block` (waiting at most the timeout).
-    pub fn on_alert(&mut self, a: &HookAlert<'_>, now: Instant) -> Outcome {
-        let outcome = self.decide(a, now);
-        if let Some(n) = self.counts.get_mut(outcome as usize) {
-            *n += 1;
+    /// Decides what to do with one alert; queues a `block` run when it comes
+    /// to that. Never waits.
+    pub fn on_alert(&mut self, a: &HookAlert<'_>, now: Instant) -> Decision {
+        let decision = self.decide(a, now);
+        if let Decision::Now(outcome) = decision {
+            self.count(outcome, 1);
         }
-        outcome
+        decision
     }
 
-    fn decide(&mut self, a: &HookAlert<'_>, now: Instant) -> Outcome {
+    fn count(&mut self, outcome: Outcome, n: u64) {
+        if let Some(c) = self.counts.get_mut(outcome as usize) {
+            *c += n;
+        }
+    }
+
+    fn decide(&mut self, a: &HookAlert<'_>, now: Instant) -> Decision {
         let target = match self.cfg.side {
             BlockSide::Src => a.src,
             BlockSide::Dst => a.dst,
@@ -326,43 +534,120 @@ impl Hook {
         if let Some(why) = unblockable(key) {
             let path = self.cfg.path.display();
             eprintln!("ips hook: {path}: not blocking {target} ({why} address)");
-            return Outcome::Invalid;
+            return Decision::Now(Outcome::Invalid);
         }
         if self.cfg.allow.iter().any(|c| c.contains(target)) {
-            return Outcome::AllowListed;
+            return Decision::Now(Outcome::AllowListed);
         }
         if self.active.get(&key).is_some_and(|b| now < b.expires) {
-            return Outcome::AlreadyBlocked;
+            return Decision::Now(Outcome::AlreadyBlocked);
+        }
+        if let Some(job) = self
+            .pending
+            .get(&key)
+            .and_then(|id| self.in_flight.get_mut(id))
+        {
+            job.followers += 1;
+            return Decision::Joined;
+        }
+        if self.backoff.get(&key).is_some_and(|&until| now < until) {
+            return Decision::Now(Outcome::Backoff);
+        }
+        if self.paused_until.is_some_and(|until| now < until) {
+            return Decision::Now(Outcome::Paused);
         }
         if !self.take_token(now) {
-            return Outcome::RateLimited;
+            return Decision::Now(Outcome::RateLimited);
         }
         let args = hook_args(a, self.cfg.ttl);
-        match self.call("block", &args, a.json, target) {
-            Ok(()) => {}
-            Err(RunError::Killed(_)) => return Outcome::TimedOut,
-            Err(_) => return Outcome::Failed,
+        if self.cfg.dry_run {
+            self.dry_run("block", &args, target);
+            let expires = now.checked_add(self.cfg.ttl).unwrap_or(now);
+            let json = a.json.to_vec();
+            let blocked = Active {
+                expires,
+                target,
+                args,
+                json,
+            };
+            self.active.insert(key, blocked);
+            return Decision::Now(Outcome::DryRun);
         }
-        let expires = now.checked_add(self.cfg.ttl).unwrap_or(now);
-        let json = a.json.to_vec();
-        let blocked = Active {
-            expires,
+        let job = InFlight {
+            verb: Verb::Block,
+            key,
             target,
             args,
-            json,
+            json: a.json.to_vec(),
+            followers: 0,
         };
-        self.active.insert(key, blocked);
-        if self.cfg.dry_run {
-            Outcome::DryRun
-        } else {
-            Outcome::Blocked
+        match self.submit(job) {
+            Ok(id) => {
+                self.pending.insert(key, id);
+                Decision::Queued(id)
+            }
+            Err(Refused::Full) => {
+                self.log_full(now);
+                Decision::Now(Outcome::QueueFull)
+            }
+            Err(Refused::Gone) => {
+                let path = self.cfg.path.display();
+                eprintln!("ips hook: {path} block {target}: not run (the hook runner is gone)");
+                Decision::Now(Outcome::Failed)
+            }
         }
     }
 
-    /// Runs `unblock` for every target whose TTL ended by `now`, oldest first.
-    /// These runs are not rate-limited but are bounded by the timeout; a target
-    /// is forgotten whether its `unblock` succeeds or not.
+    /// Queues a run and remembers it as in flight.
+    fn submit(&mut self, job: InFlight) -> Result<JobId, Refused> {
+        let tx = self
+            .runner
+            .as_ref()
+            .and_then(|r| r.jobs.as_ref())
+            .ok_or(Refused::Gone)?;
+        let id = JobId(self.next_id);
+        let run = Job {
+            id,
+            verb: job.verb,
+            args: job.args.clone(),
+            json: job.json.clone(),
+            target: job.target,
+        };
+        match tx.try_send(run) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => return Err(Refused::Full),
+            Err(TrySendError::Disconnected(_)) => return Err(Refused::Gone),
+        }
+        self.next_id += 1;
+        self.in_flight.insert(id, job);
+        Ok(id)
+    }
+
+    /// Logs a full queue at most every [`LOG_EVERY`], with the count since.
+    fn log_full(&mut self, now: Instant) {
+        self.full_since_log += 1;
+        if self
+            .full_logged
+            .is_some_and(|t| now.saturating_duration_since(t) < LOG_EVERY)
+        {
+            return;
+        }
+        let (path, n) = (self.cfg.path.display(), self.full_since_log);
+        let q = self.limits.queue;
+        eprintln!("ips hook: {path}: queue full ({q} runs waiting): {n} alerts not acted on");
+        self.full_logged = Some(now);
+        self.full_since_log = 0;
+    }
+
+    /// Queues `unblock` for every target whose TTL ended by `now`, oldest
+    /// first (not rate-limited; each run bounded by the timeout). A target is
+    /// forgotten whether its `unblock` succeeds or not; one that cannot be
+    /// queued (queue full, calls paused) counts as failed.
     pub fn expire(&mut self, now: Instant) {
+        self.backoff.retain(|_, until| now < *until);
+        if self.paused_until.is_some_and(|until| until <= now) {
+            self.paused_until = None;
+        }
         let mut due: Vec<(Instant, IpAddr)> = self
             .active
             .iter()
@@ -371,13 +656,151 @@ impl Hook {
             .collect();
         due.sort_unstable();
         for (_, key) in due {
-            if let Some(b) = self.active.remove(&key) {
-                match self.call("unblock", &b.args, &b.json, b.target) {
-                    Ok(()) => self.unblocked += 1,
-                    Err(_) => self.unblock_failed += 1,
-                }
+            let Some(b) = self.active.remove(&key) else {
+                continue;
+            };
+            if self.cfg.dry_run {
+                self.dry_run("unblock", &b.args, b.target);
+                self.unblocked += 1;
+                continue;
+            }
+            let path = self.cfg.path.display().to_string();
+            let target = b.target;
+            if self.paused_until.is_some() {
+                eprintln!("ips hook: {path} unblock {target}: not run (calls paused)");
+                self.unblock_failed += 1;
+                continue;
+            }
+            let job = InFlight {
+                verb: Verb::Unblock,
+                key,
+                target,
+                args: b.args,
+                json: b.json,
+                followers: 0,
+            };
+            if let Err(why) = self.submit(job) {
+                eprintln!("ips hook: {path} unblock {target}: not run ({why})");
+                self.unblock_failed += 1;
             }
         }
+    }
+
+    /// The runner's reports, for a caller that waits on several channels
+    /// (`None` when nothing runs: dry run, finished, or the runner gone).
+    pub fn reports(&self) -> Option<&Receiver<Report>> {
+        self.runner.as_ref().map(|r| &r.reports)
+    }
+
+    /// Takes the runs that ended since the last call, without waiting; the
+    /// settled `block` runs are returned.
+    pub fn poll(&mut self, now: Instant) -> Vec<Settled> {
+        let mut settled = Vec::new();
+        loop {
+            let report = match self.runner.as_ref().map(|r| r.reports.try_recv()) {
+                Some(Ok(report)) => report,
+                None | Some(Err(TryRecvError::Empty)) => break,
+                Some(Err(TryRecvError::Disconnected)) => {
+                    self.runner_gone(now, &mut |s| settled.push(s));
+                    break;
+                }
+            };
+            settled.extend(self.settle(report, now));
+        }
+        settled
+    }
+
+    /// Closes the queue and waits for every job left (each bounded by the
+    /// timeout, or skipped while calls are paused), handing each settled
+    /// `block` run to `each` as it ends. Later alerts get `failed`.
+    pub fn finish(&mut self, mut each: impl FnMut(Settled)) {
+        let Some(mut runner) = self.runner.take() else {
+            return;
+        };
+        runner.jobs = None;
+        while let Ok(report) = runner.reports.recv() {
+            if let Some(s) = self.settle(report, Instant::now()) {
+                each(s);
+            }
+        }
+        if runner.thread.take().is_some_and(|t| t.join().is_err()) {
+            eprintln!("ips hook: the hook runner thread panicked");
+        }
+        self.runner_gone(Instant::now(), &mut each);
+    }
+
+    /// The runner ended: every job still in flight settles as failed.
+    fn runner_gone(&mut self, now: Instant, each: &mut dyn FnMut(Settled)) {
+        self.runner = None;
+        let mut lost: Vec<JobId> = self.in_flight.keys().copied().collect();
+        if lost.is_empty() {
+            return;
+        }
+        lost.sort_unstable_by_key(|id| id.0);
+        let path = self.cfg.path.display();
+        eprintln!(
+            "ips hook: {path}: the hook runner ended with {} runs not done; counted as failed",
+            lost.len()
+        );
+        for id in lost {
+            let report = Report {
+                id,
+                result: RunResult::Failed,
+                pause: None,
+            };
+            if let Some(s) = self.settle(report, now) {
+                each(s);
+            }
+        }
+    }
+
+    /// Books one report; a `block` run also settles its alert.
+    fn settle(&mut self, report: Report, now: Instant) -> Option<Settled> {
+        if let Some(until) = report.pause {
+            self.paused_until = Some(until);
+            self.pauses += 1;
+        }
+        let job = self.in_flight.remove(&report.id)?;
+        if job.verb == Verb::Unblock {
+            match report.result {
+                RunResult::Done => self.unblocked += 1,
+                _ => self.unblock_failed += 1,
+            }
+            return None;
+        }
+        if self.pending.get(&job.key) == Some(&report.id) {
+            self.pending.remove(&job.key);
+        }
+        let (outcome, followers) = match report.result {
+            RunResult::Done => {
+                let expires = now.checked_add(self.cfg.ttl).unwrap_or(now);
+                let blocked = Active {
+                    expires,
+                    target: job.target,
+                    args: job.args,
+                    json: job.json,
+                };
+                self.active.insert(job.key, blocked);
+                (Outcome::Blocked, Outcome::AlreadyBlocked)
+            }
+            RunResult::Failed | RunResult::TimedOut => {
+                let until = now.checked_add(self.limits.backoff).unwrap_or(now);
+                self.backoff.insert(job.key, until);
+                let outcome = if report.result == RunResult::Failed {
+                    Outcome::Failed
+                } else {
+                    Outcome::TimedOut
+                };
+                (outcome, Outcome::Backoff)
+            }
+            RunResult::Skipped => (Outcome::Paused, Outcome::Paused),
+        };
+        self.count(outcome, 1);
+        self.count(followers, job.followers);
+        Some(Settled {
+            id: report.id,
+            outcome,
+        })
     }
 
     /// The counters so far.
@@ -387,6 +810,8 @@ impl Hook {
             unblocked: self.unblocked,
             unblock_failed: self.unblock_failed,
             active: self.active.len(),
+            pauses: self.pauses,
+            in_flight: self.in_flight.len(),
         }
     }
 
@@ -410,25 +835,87 @@ impl Hook {
         true
     }
 
-    /// Runs the hook (or, in dry run, logs what would run) and logs a failure.
-    fn call(
-        &self,
-        verb: &str,
-        args: &[String],
-        json: &[u8],
-        target: IpAddr,
-    ) -> Result<(), RunError> {
-        let path = self.cfg.path.display();
-        if self.cfg.dry_run {
-            let (args, side) = (args.join(" "), self.cfg.side);
-            eprintln!("ips hook (dry run): would run {path} {verb} {args} (FLOWSENTINEL_TARGET={target} FLOWSENTINEL_BLOCK={side})");
-            return Ok(());
+    /// Dry run: logs what would run.
+    fn dry_run(&self, verb: &str, args: &[String], target: IpAddr) {
+        let (path, args, side) = (self.cfg.path.display(), args.join(" "), self.cfg.side);
+        eprintln!("ips hook (dry run): would run {path} {verb} {args} (FLOWSENTINEL_TARGET={target} FLOWSENTINEL_BLOCK={side})");
+    }
+}
+
+/// Why a job was not queued.
+#[derive(Debug, Clone, Copy)]
+enum Refused {
+    Full,
+    Gone,
+}
+
+impl fmt::Display for Refused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Refused::Full => "queue full",
+            Refused::Gone => "the hook runner is gone",
+        })
+    }
+}
+
+/// The runner thread: runs the jobs in order, one at a time, and reports
+/// each. After `pause_after` failed runs in a row it runs nothing for `pause`
+/// (the jobs are answered as skipped), logged once per pause.
+fn run_jobs(cfg: &HookConfig, limits: Limits, jobs: &Receiver<Job>, reports: &Sender<Report>) {
+    let path = cfg.path.display();
+    let mut failures = 0u32;
+    let mut paused_until: Option<Instant> = None;
+    for job in jobs.iter() {
+        let (verb, target) = (job.verb.as_str(), job.target);
+        let result = if paused_until.is_some_and(|until| Instant::now() < until) {
+            if job.verb == Verb::Unblock {
+                eprintln!("ips hook: {path} unblock {target}: not run (calls paused)");
+            }
+            RunResult::Skipped
+        } else {
+            match run_hook(cfg, verb, &job.args, &job.json, target) {
+                Ok(()) => RunResult::Done,
+                Err(e) => {
+                    let timed_out = matches!(e, RunError::Killed(_));
+                    if job.verb == Verb::Block {
+                        let secs = limits.backoff.as_secs_f64();
+                        eprintln!("ips hook: {path} block {target}: {e}; {target} is left alone for {secs} s");
+                    } else {
+                        eprintln!("ips hook: {path} unblock {target}: {e}");
+                    }
+                    if timed_out {
+                        RunResult::TimedOut
+                    } else {
+                        RunResult::Failed
+                    }
+                }
+            }
+        };
+        let mut pause = None;
+        match result {
+            RunResult::Done => failures = 0,
+            RunResult::Failed | RunResult::TimedOut => {
+                failures += 1;
+                if failures >= limits.pause_after {
+                    failures = 0;
+                    let now = Instant::now();
+                    let until = now.checked_add(limits.pause).unwrap_or(now);
+                    paused_until = Some(until);
+                    pause = Some(until);
+                    let (n, secs) = (limits.pause_after, limits.pause.as_secs_f64());
+                    eprintln!("ips hook: {path}: {n} runs in a row failed; no runs for {secs} s (alerts counted as paused)");
+                }
+            }
+            RunResult::Skipped => {}
         }
-        let result = run_hook(&self.cfg, verb, args, json, target);
-        if let Err(e) = &result {
-            eprintln!("ips hook: {path} {verb} {target}: {e}");
+        let report = Report {
+            id: job.id,
+            result,
+            pause,
+        };
+        if reports.send(report).is_err() {
+            break;
         }
-        result
     }
 }
 
@@ -495,7 +982,9 @@ impl fmt::Display for RunError {
     }
 }
 
-/// Runs `PATH VERB ARGS...` with `json` on stdin, waiting at most the timeout.
+/// Runs `PATH VERB ARGS...` with `json` on stdin, waiting at most the
+/// timeout. The hook leads a process group of its own, so that whatever it
+/// starts is killed with it.
 fn run_hook(
     cfg: &HookConfig,
     verb: &str,
@@ -511,6 +1000,7 @@ fn run_hook(
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
+        .process_group(0)
         .spawn()
         .map_err(RunError::Io)?;
     let start = Instant::now();
@@ -534,9 +1024,17 @@ fn run_hook(
     Err(RunError::Exit(status, first))
 }
 
-/// Kills the child (if it still runs), reaps it, and passes `e` on.
+/// Kills the child's process group (the child and whatever it started; the
+/// child is not reaped yet, so its id still names its group), reaps the
+/// child, and passes `e` on.
 fn kill(child: &mut Child, e: RunError) -> RunError {
-    // Either fails only when the child is gone already.
+    use nix::sys::signal::{killpg, Signal};
+    use nix::unistd::Pid;
+    let group = i32::try_from(child.id()).ok().map(Pid::from_raw);
+    // Each fails only when the processes are gone already.
+    if let Some(group) = group {
+        let _ = killpg(group, Signal::SIGKILL);
+    }
     let _ = child.kill();
     let _ = child.wait();
     e
@@ -637,6 +1135,39 @@ mod tests {
         }
     }
 
+    /// Waits until no job is in flight, taking the reports with `now`; the
+    /// settled blocks.
+    fn settle_all(hook: &mut Hook, now: Instant) -> Vec<Settled> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut settled = Vec::new();
+        while hook.stats().in_flight > 0 {
+            assert!(Instant::now() < deadline, "runs still in flight");
+            settled.extend(hook.poll(now));
+            thread::sleep(Duration::from_millis(2));
+        }
+        settled
+    }
+
+    /// One alert through the hook; a queued block is waited for.
+    fn outcome(hook: &mut Hook, a: &HookAlert<'_>, now: Instant) -> Outcome {
+        match hook.on_alert(a, now) {
+            Decision::Now(o) => o,
+            Decision::Joined => panic!("joined a block in flight"),
+            Decision::Queued(id) => {
+                let settled = settle_all(hook, now);
+                assert_eq!(settled.len(), 1, "{settled:?}");
+                assert_eq!(settled[0].id, id);
+                settled[0].outcome
+            }
+        }
+    }
+
+    /// Whether process `pid` still runs (a zombie does not).
+    fn runs(pid: &str) -> bool {
+        fs::read_to_string(format!("/proc/{}/stat", pid.trim()))
+            .is_ok_and(|st| st.rsplit(") ").next().is_some_and(|s| !s.starts_with('Z')))
+    }
+
     fn alert(src: &str, dst: &str) -> HookAlert<'static> {
         HookAlert {
             src: src.parse().unwrap(),
@@ -655,8 +1186,8 @@ mod tests {
         let dir = Dir::new("argv");
         let mut hook = Hook::new(cfg(dir.script("hook.sh", LOG_SCRIPT))).unwrap();
         let now = Instant::now();
-        let outcome = hook.on_alert(&alert("10.0.0.5", "192.168.1.10"), now);
-        assert_eq!(outcome, Outcome::Blocked);
+        let got = outcome(&mut hook, &alert("10.0.0.5", "192.168.1.10"), now);
+        assert_eq!(got, Outcome::Blocked);
         let json = String::from_utf8(JSON.to_vec()).unwrap();
         assert_eq!(
             dir.log(),
@@ -679,7 +1210,7 @@ mod tests {
         let mut hook = Hook::new(c).unwrap();
         let now = Instant::now();
         assert_eq!(
-            hook.on_alert(&alert("10.0.0.5", "2001:db8::7"), now),
+            outcome(&mut hook, &alert("10.0.0.5", "2001:db8::7"), now),
             Outcome::Blocked
         );
         assert!(
@@ -689,7 +1220,7 @@ mod tests {
         );
         // The destination is the dedupe key: another source, same destination.
         assert_eq!(
-            hook.on_alert(&alert("10.0.0.6", "2001:db8::7"), now),
+            outcome(&mut hook, &alert("10.0.0.6", "2001:db8::7"), now),
             Outcome::AlreadyBlocked
         );
     }
@@ -702,15 +1233,18 @@ mod tests {
         let mut hook = Hook::new(c).unwrap();
         let t0 = Instant::now();
         let a = alert("10.0.0.5", "192.168.1.10");
-        assert_eq!(hook.on_alert(&a, t0), Outcome::Blocked);
+        assert_eq!(outcome(&mut hook, &a, t0), Outcome::Blocked);
         assert_eq!(hook.next_expiry(), Some(t0 + Duration::from_millis(200)));
         let t1 = t0 + Duration::from_millis(100);
-        assert_eq!(hook.on_alert(&a, t1), Outcome::AlreadyBlocked);
+        assert_eq!(outcome(&mut hook, &a, t1), Outcome::AlreadyBlocked);
         hook.expire(t1);
+        settle_all(&mut hook, t1);
         assert_eq!(hook.stats().unblocked, 0);
         assert_eq!(hook.stats().active, 1);
 
         hook.expire(t0 + Duration::from_millis(200));
+        assert_eq!(hook.stats().in_flight, 1, "unblock queued");
+        assert!(settle_all(&mut hook, t0).is_empty());
         let stats = hook.stats();
         assert_eq!(
             (stats.unblocked, stats.unblock_failed, stats.active),
@@ -726,7 +1260,7 @@ mod tests {
 
         // Once unblocked, the target may be blocked again.
         let t2 = t0 + Duration::from_millis(300);
-        assert_eq!(hook.on_alert(&a, t2), Outcome::Blocked);
+        assert_eq!(outcome(&mut hook, &a, t2), Outcome::Blocked);
         assert_eq!(hook.stats().count(Outcome::AlreadyBlocked), 1);
     }
 
@@ -742,13 +1276,13 @@ mod tests {
         let now = Instant::now();
         for src in ["10.1.2.3", "::ffff:10.9.9.9", "2001:db8:1::5"] {
             assert_eq!(
-                hook.on_alert(&alert(src, "8.8.8.8"), now),
+                outcome(&mut hook, &alert(src, "8.8.8.8"), now),
                 Outcome::AllowListed
             );
         }
         assert!(!dir.has_log());
         assert_eq!(
-            hook.on_alert(&alert("11.0.0.1", "8.8.8.8"), now),
+            outcome(&mut hook, &alert("11.0.0.1", "8.8.8.8"), now),
             Outcome::Blocked
         );
         assert_eq!(hook.stats().count(Outcome::AllowListed), 3);
@@ -771,7 +1305,7 @@ mod tests {
         ];
         for src in bad {
             assert_eq!(
-                hook.on_alert(&alert(src, "8.8.8.8"), now),
+                outcome(&mut hook, &alert(src, "8.8.8.8"), now),
                 Outcome::Invalid,
                 "{src}"
             );
@@ -789,16 +1323,16 @@ mod tests {
         let mut hook = Hook::new(c).unwrap();
         let now = Instant::now();
         assert_eq!(
-            hook.on_alert(&alert("10.0.0.1", "8.8.8.8"), now),
+            outcome(&mut hook, &alert("10.0.0.1", "8.8.8.8"), now),
             Outcome::Blocked
         );
         assert_eq!(
-            hook.on_alert(&alert("10.0.0.2", "8.8.8.8"), now),
+            outcome(&mut hook, &alert("10.0.0.2", "8.8.8.8"), now),
             Outcome::RateLimited
         );
         let later = now + Duration::from_secs(1);
         assert_eq!(
-            hook.on_alert(&alert("10.0.0.2", "8.8.8.8"), later),
+            outcome(&mut hook, &alert("10.0.0.2", "8.8.8.8"), later),
             Outcome::Blocked
         );
         assert_eq!(dir.log().matches("argv: [block]").count(), 2);
@@ -815,10 +1349,12 @@ mod tests {
         let mut hook = Hook::new(c).unwrap();
         let now = Instant::now();
         let a = alert("10.0.0.5", "8.8.8.8");
-        assert_eq!(hook.on_alert(&a, now), Outcome::Failed);
-        assert_eq!(hook.on_alert(&a, now), Outcome::Failed);
+        assert_eq!(outcome(&mut hook, &a, now), Outcome::Failed);
+        // Not called again for the target within the back-off.
+        assert_eq!(outcome(&mut hook, &a, now), Outcome::Backoff);
         let stats = hook.stats();
-        assert_eq!((stats.count(Outcome::Failed), stats.active), (2, 0));
+        assert_eq!((stats.count(Outcome::Failed), stats.active), (1, 0));
+        assert_eq!(stats.count(Outcome::Backoff), 1);
         assert_eq!(hook.next_expiry(), None);
     }
 
@@ -843,20 +1379,24 @@ mod tests {
     #[test]
     fn hanging_script_is_killed_after_the_timeout() {
         let dir = Dir::new("hang");
-        let mut c = cfg(dir.script(
-            "hang.sh",
-            "echo $$ > \"$(dirname \"$0\")/pid\"\nexec sleep 30\n",
-        ));
+        // The script and the `sleep` it starts (and waits for) write their pids.
+        let body = "d=\"$(dirname \"$0\")\"\necho $$ > \"$d/pid\"\nsleep 30 &\necho $! > \"$d/child\"\nwait\n";
+        let mut c = cfg(dir.script("hang.sh", body));
         c.timeout = Duration::from_millis(200);
         let mut hook = Hook::new(c).unwrap();
         let now = Instant::now();
         let a = alert("10.0.0.5", "8.8.8.8");
-        assert_eq!(hook.on_alert(&a, now), Outcome::TimedOut);
+        assert_eq!(outcome(&mut hook, &a, now), Outcome::TimedOut);
         assert_eq!(hook.stats().count(Outcome::TimedOut), 1);
         assert_eq!(hook.stats().active, 0);
-        if let Ok(pid) = fs::read_to_string(dir.path.join("pid")) {
-            let proc_dir = format!("/proc/{}", pid.trim());
-            assert!(!Path::new(&proc_dir).exists(), "{proc_dir} still there");
+        // The whole process group was killed: the script and its child.
+        for name in ["pid", "child"] {
+            let pid = fs::read_to_string(dir.path.join(name)).unwrap();
+            let deadline = Instant::now() + Duration::from_secs(2);
+            while runs(&pid) && Instant::now() < deadline {
+                thread::sleep(Duration::from_millis(10));
+            }
+            assert!(!runs(&pid), "{name} {} still runs", pid.trim());
         }
     }
 
@@ -869,9 +1409,10 @@ mod tests {
         let mut hook = Hook::new(c).unwrap();
         let now = Instant::now();
         let a = alert("10.0.0.5", "8.8.8.8");
-        assert_eq!(hook.on_alert(&a, now), Outcome::DryRun);
-        assert_eq!(hook.on_alert(&a, now), Outcome::AlreadyBlocked);
+        assert_eq!(outcome(&mut hook, &a, now), Outcome::DryRun);
+        assert_eq!(outcome(&mut hook, &a, now), Outcome::AlreadyBlocked);
         hook.expire(now + Duration::from_millis(200));
+        assert!(hook.reports().is_none(), "no runner in dry run");
         let stats = hook.stats();
         assert_eq!(
             (stats.count(Outcome::DryRun), stats.unblocked, stats.active),
@@ -988,9 +1529,167 @@ mod tests {
                 "invalid",
                 "rate_limited",
                 "failed",
-                "timed_out"
+                "timed_out",
+                "backoff",
+                "paused",
+                "queue_full"
             ]
         );
         assert!(Outcome::ALL.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    #[test]
+    fn a_hanging_hook_never_makes_the_caller_wait() {
+        let dir = Dir::new("async");
+        let mut c = cfg(dir.script("hang.sh", "sleep 30\n"));
+        c.timeout = Duration::from_millis(300);
+        let mut hook = Hook::new(c).unwrap();
+        let now = Instant::now();
+        let (a, b) = (alert("10.0.0.5", "8.8.8.8"), alert("10.0.0.6", "8.8.8.8"));
+        let start = Instant::now();
+        let first = hook.on_alert(&a, now);
+        assert!(matches!(first, Decision::Queued(_)), "{first:?}");
+        // The same target while its block runs: joined, not queued again.
+        assert_eq!(hook.on_alert(&a, now), Decision::Joined);
+        assert_eq!(hook.on_alert(&a, now), Decision::Joined);
+        let second = hook.on_alert(&b, now);
+        assert!(matches!(second, Decision::Queued(_)), "{second:?}");
+        let took = start.elapsed();
+        // Less than one run's timeout: nothing waited for a run.
+        assert!(took < Duration::from_millis(300), "on_alert took {took:?}");
+        assert_eq!(hook.stats().in_flight, 2);
+        assert!(hook.poll(now).is_empty());
+
+        let mut settled = Vec::new();
+        hook.finish(|s| settled.push(s));
+        let outcomes: Vec<Outcome> = settled.iter().map(|s| s.outcome).collect();
+        assert_eq!(outcomes, [Outcome::TimedOut, Outcome::TimedOut]);
+        let ids: Vec<Decision> = settled.iter().map(|s| Decision::Queued(s.id)).collect();
+        assert_eq!(ids, [first, second]);
+        let stats = hook.stats();
+        assert_eq!(stats.count(Outcome::TimedOut), 2);
+        // The alerts that joined the failed block count as backed off.
+        assert_eq!(stats.count(Outcome::Backoff), 2);
+        assert_eq!((stats.in_flight, stats.active), (0, 0));
+        // After finish nothing runs any more.
+        assert!(hook.reports().is_none());
+        assert_eq!(
+            outcome(&mut hook, &alert("10.0.0.7", "8.8.8.8"), now),
+            Outcome::Failed
+        );
+    }
+
+    #[test]
+    fn failures_back_off_the_target_then_pause_every_call() {
+        let dir = Dir::new("pause");
+        let c = cfg(dir.script("fail.sh", "echo no >&2\nexit 1\n"));
+        let limits = Limits {
+            pause: Duration::from_millis(400),
+            ..Limits::default()
+        };
+        let mut hook = Hook::with_limits(c, limits).unwrap();
+        let now = Instant::now();
+        let ip = |n: u8| format!("10.0.0.{n}");
+        assert_eq!(
+            outcome(&mut hook, &alert(&ip(1), "8.8.8.8"), now),
+            Outcome::Failed
+        );
+        assert_eq!(
+            outcome(&mut hook, &alert(&ip(1), "8.8.8.8"), now),
+            Outcome::Backoff
+        );
+        assert_eq!(
+            outcome(&mut hook, &alert(&ip(2), "8.8.8.8"), now),
+            Outcome::Failed
+        );
+        assert_eq!(hook.stats().pauses, 0);
+        // The third failure in a row pauses every call.
+        assert_eq!(
+            outcome(&mut hook, &alert(&ip(3), "8.8.8.8"), now),
+            Outcome::Failed
+        );
+        assert_eq!(hook.stats().pauses, 1);
+        assert_eq!(
+            outcome(&mut hook, &alert(&ip(4), "8.8.8.8"), now),
+            Outcome::Paused
+        );
+        // After the pause (real time: the runner keeps it too), calls resume;
+        // the back-off of a target still holds.
+        thread::sleep(Duration::from_millis(450));
+        let later = Instant::now();
+        hook.expire(later);
+        assert_eq!(
+            outcome(&mut hook, &alert(&ip(1), "8.8.8.8"), later),
+            Outcome::Backoff
+        );
+        assert_eq!(
+            outcome(&mut hook, &alert(&ip(4), "8.8.8.8"), later),
+            Outcome::Failed
+        );
+        // Once the back-off ends, the target is tried again.
+        let much_later = later + BACKOFF;
+        assert_eq!(
+            outcome(&mut hook, &alert(&ip(1), "8.8.8.8"), much_later),
+            Outcome::Failed
+        );
+        let stats = hook.stats();
+        assert_eq!(stats.count(Outcome::Failed), 5);
+        assert_eq!(stats.count(Outcome::Backoff), 2);
+        assert_eq!(stats.count(Outcome::Paused), 1);
+        assert_eq!(stats.pauses, 1);
+    }
+
+    #[test]
+    fn a_full_queue_refuses_at_once_and_queued_runs_skip_a_pause() {
+        let dir = Dir::new("full");
+        let body = "touch \"$(dirname \"$0\")/started\"\nsleep 30\n";
+        let mut c = cfg(dir.script("hang.sh", body));
+        c.timeout = Duration::from_secs(1);
+        let limits = Limits {
+            queue: 2,
+            pause_after: 1,
+            ..Limits::default()
+        };
+        let mut hook = Hook::with_limits(c, limits).unwrap();
+        let now = Instant::now();
+        let ip = |n: u8| format!("10.0.0.{n}");
+        assert!(matches!(
+            hook.on_alert(&alert(&ip(1), "8.8.8.8"), now),
+            Decision::Queued(_)
+        ));
+        // Wait until the runner took the first job off the queue.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !dir.path.join("started").exists() && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(5));
+        }
+        for n in 2..=3 {
+            assert!(matches!(
+                hook.on_alert(&alert(&ip(n), "8.8.8.8"), now),
+                Decision::Queued(_)
+            ));
+        }
+        let start = Instant::now();
+        assert_eq!(
+            hook.on_alert(&alert(&ip(4), "8.8.8.8"), now),
+            Decision::Now(Outcome::QueueFull)
+        );
+        assert!(start.elapsed() < Duration::from_secs(1));
+        // The first run times out and pauses calls: the queued ones are
+        // answered without running.
+        let mut settled = Vec::new();
+        let start = Instant::now();
+        hook.finish(|s| settled.push(s.outcome));
+        assert!(
+            start.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            start.elapsed()
+        );
+        assert_eq!(
+            settled,
+            [Outcome::TimedOut, Outcome::Paused, Outcome::Paused]
+        );
+        let stats = hook.stats();
+        assert_eq!(stats.count(Outcome::QueueFull), 1);
+        assert_eq!(stats.pauses, 1);
     }
 }

@@ -104,16 +104,18 @@ impl Labeler {
             .lines()
             .enumerate()
             .filter(|(_, l)| !l.trim().is_empty());
-        let Some((_, header)) = lines.next() else {
+        let Some((header_i, header)) = lines.next() else {
             return Err((None, "empty labels file: expected a header line".into()));
         };
-        let names = split_csv(header).map_err(|r| (Some(1), r))?;
+        // Blank lines before the header are skipped: it is not always line 1.
+        let header_n = header_i + 1;
+        let names = split_csv(header).map_err(|r| (Some(header_n), r))?;
         let names: Vec<&str> = names.iter().map(|s| s.trim()).collect();
         let mut idx = [0usize; 6];
         for (slot, want) in idx.iter_mut().zip(REQUIRED) {
             *slot = names.iter().position(|n| *n == want).ok_or_else(|| {
                 (
-                    Some(1),
+                    Some(header_n),
                     format!("missing column `{want}` (need {})", REQUIRED.join(", ")),
                 )
             })?;
@@ -283,5 +285,17 @@ mod tests {
             "{head}1.0,2.0,10.66.3.66,10.66.1.153,\"53,udp,portscan,udp,PortScan,E012,nmap\n"
         );
         assert!(Labeler::parse(&open).is_err());
+    }
+
+    /// Found by the `labels_csv` fuzz target
+    /// (fuzz/regressions/labels_csv/header-after-blank-line): an error in a
+    /// header that follows blank lines named line 1, a blank line.
+    #[test]
+    fn r_fuzz_header_error_names_the_header_line() {
+        assert_eq!(Labeler::parse("\nf").err().map(|(l, _)| l), Some(Some(2)));
+        let text = "\n  \nstart_ts,end_ts,\"x\n1,2\n";
+        assert_eq!(Labeler::parse(text).err().map(|(l, _)| l), Some(Some(3)));
+        let text = "\nstart_ts,end_ts,attacker_ip,victim_ip,label,cic2017_label\n\n1,2,10.0.0.1,nope,x,y\n";
+        assert_eq!(Labeler::parse(text).err().map(|(l, _)| l), Some(Some(4)));
     }
 }

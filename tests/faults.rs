@@ -5,9 +5,10 @@
 
 use crate::util::{data, is_root, run, summary_value, tempdir, wait_for};
 use serde_json::Value;
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 fn model() -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -264,32 +265,88 @@ fn hook(dir: &Path, name: &str, body: &str) -> PathBuf {
     p
 }
 
-/// The alerts without the hook's own field (`alert.action`).
+/// The alerts without the hook's own field (`alert.action`), sorted: the
+/// line of an alert waiting for its `block` run is written when the run
+/// ends, so lines may come in another order than without a hook.
 fn without_action(mut evs: Vec<Value>) -> Vec<Value> {
     for e in &mut evs {
         if let Some(a) = e.get_mut("alert").and_then(Value::as_object_mut) {
             a.remove("action");
         }
     }
+    evs.sort_by_cached_key(Value::to_string);
     evs
+}
+
+/// Every outcome of an alert at the IPS hook.
+const OUTCOMES: [&str; 11] = [
+    "blocked",
+    "dry_run",
+    "already_blocked",
+    "allow_listed",
+    "invalid",
+    "rate_limited",
+    "failed",
+    "timed_out",
+    "backoff",
+    "paused",
+    "queue_full",
+];
+
+/// The summary row `ips hook: OUTCOME` (0 when absent: rows of 0 are left out).
+fn hook_row(log: &str, outcome: &str) -> u64 {
+    let row = format!("ips hook: {outcome} ");
+    log.lines()
+        .find(|l| l.starts_with(&row))
+        .and_then(|l| l.split_whitespace().last())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Processes whose command line contains `marker` (zombies have none).
+fn processes_with(marker: &str) -> Vec<String> {
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    procs
+        .flatten()
+        .filter_map(|p| std::fs::read(p.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| c.contains(marker))
+        .collect()
 }
 
 /// A hook that fails, one that hangs, and one that disappears after its
 /// first call: each outcome is counted and logged, and the alerts and flows
-/// are exactly those of a run without a hook. A hook missing at start is
-/// refused with its path.
+/// are exactly those of a run without a hook (the order of alert lines
+/// aside). The hook is called at most once per source (the back-off), so the
+/// hanging hook costs the replay about one timeout per source, and nothing it
+/// started is left running. A hook missing at start is refused with its path.
 #[test]
 fn failing_hanging_and_missing_hooks_leave_the_sensor_unaffected() {
     let dir = tempdir("hook-faults");
-    let want = without_action(healthy_lines(&dir));
+    let start = Instant::now();
+    let healthy = healthy_lines(&dir);
+    let healthy_time = start.elapsed();
+    let sources: HashSet<&str> = healthy
+        .iter()
+        .filter(|e| e["event_type"] == "alert")
+        .filter_map(|e| e["src_ip"].as_str())
+        .collect();
+    let sources = sources.len() as u64;
+    let want = without_action(healthy);
+    // A marker only the hanging hook's `sleep` has in its command line.
+    let marker = format!("60.{}", std::process::id());
+    let hang = format!("sleep {marker}");
     let cases = [
         ("fails.sh", "echo cannot block >&2; exit 3", "failed"),
-        ("hangs.sh", "sleep 60", "timed_out"),
+        ("hangs.sh", hang.as_str(), "timed_out"),
         ("vanishes.sh", "rm -f \"$0\"; exit 0", "failed"),
     ];
     for (name, body, outcome) in cases {
         let script = hook(&dir, name, body);
         let alerts = dir.join(format!("{name}.json"));
+        let start = Instant::now();
         let o = replay_demo(
             alerts.to_str().expect("utf8"),
             &[
@@ -301,13 +358,37 @@ fn failing_hanging_and_missing_hooks_leave_the_sensor_unaffected() {
                 "1000",
             ],
         );
+        let took = start.elapsed();
         let err = stderr(&o);
         assert!(o.status.success(), "{name}: {err}");
         assert!(!err.contains("panicked"), "{err}");
         let n = summary_value(&err, &format!("ips hook: {outcome}"));
         assert!(n > 0, "{name}: {err}");
+        let logged = format!("ips hook: {}", script.display());
+        assert!(err.contains(&logged), "{err}");
         assert_eq!(without_action(events(&alerts)), want, "{name}");
-        eprintln!("{name}: {n} calls {outcome}");
+        // Runs of the hook: at most one per source, then the back-off.
+        let calls: u64 = ["blocked", "failed", "timed_out"]
+            .map(|o| hook_row(&err, o))
+            .iter()
+            .sum();
+        let alerts_n = summary_value(&err, "alerts");
+        eprintln!(
+            "{name}: {n} runs {outcome}, {calls} runs for {sources} sources and {alerts_n} \
+             alerts; replay {} ms (without a hook {} ms)",
+            took.as_millis(),
+            healthy_time.as_millis()
+        );
+        let why = format!("{name}: {calls} runs for {sources} sources\n{err}");
+        assert!(calls <= sources, "{why}");
+        // Every alert has an outcome.
+        let outcomes: u64 = OUTCOMES.iter().map(|o| hook_row(&err, o)).sum();
+        assert_eq!(outcomes, alerts_n, "{name}: {err}");
+        if name == "hangs.sh" {
+            assert!(took < Duration::from_secs(20), "{name}: {took:?}");
+            let left = processes_with(&marker);
+            assert!(left.is_empty(), "the hook's children still run: {left:?}");
+        }
     }
     let o = replay_demo(
         dir.join("missing.json").to_str().expect("utf8"),

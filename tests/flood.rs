@@ -170,7 +170,11 @@ fn extract_with_max_flows_writes_every_flow() {
         "--max-flows",
         "100",
     ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert!(o.status.success(), "{err}");
     let rows = std::fs::read_to_string(&out).expect("csv").lines().count();
     assert_eq!(rows, 5_001);
+    assert_eq!(summary_value(&err, "flows written"), 5_000);
+    let evicted = summary_value(&err, "  of them evicted (max flows)");
+    assert!((4_900..5_000).contains(&evicted), "{err}");
 }

@@ -518,12 +518,12 @@ impl FlowRecord {
         w.all(&iat5(
             &self.fwd_iat,
             fwd_n.saturating_sub(1),
-            self.fwd_last_us - self.start_us,
+            self.fwd_last_us.saturating_sub(self.start_us),
         ));
         w.all(&iat5(
             &self.bwd_iat,
             bwd_n.saturating_sub(1),
-            self.bwd_last_us - self.bwd_first_us,
+            self.bwd_last_us.saturating_sub(self.bwd_first_us),
         ));
         let bwd_only = |total: u8, fwd: u32| {
             if compat {
@@ -593,10 +593,41 @@ impl Writer<'_> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn per_flow_state_fits_in_512_bytes() {
         let size = std::mem::size_of::<super::FlowRecord>();
         println!("FlowRecord: {size} bytes");
         assert!(size <= 512, "{size}");
+    }
+
+    /// Found by the `flow_engine` fuzz target
+    /// (fuzz/regressions/flow_engine/iat-total-overflow): the compat clock is
+    /// raw packet time, so a packet at i64::MIN after one near the epoch's
+    /// "now" overflowed the Fwd/Bwd IAT Tot subtraction (a panic with overflow
+    /// checks, a wrapped value without). The totals saturate like the
+    /// per-packet gaps and the duration.
+    #[test]
+    fn r_fuzz_iat_total_saturates_on_extreme_times() {
+        let p = |ts_us: i64, src: u8| PacketMeta {
+            ts_us,
+            src: crate::decode::Addr::v4([10, 0, 0, src]),
+            dst: crate::decode::Addr::v4([10, 0, 0, 3 - src]),
+            proto: 6,
+            header_len: 20,
+            window: 1024,
+            ..PacketMeta::default()
+        };
+        for profile in [Profile::Cic2017, Profile::Cic2018, Profile::Fixed] {
+            let mut r = FlowRecord::new(&p(1_700_000_000_000_000, 1), profile);
+            r.add(&p(i64::MIN, 1), Direction::Forward);
+            r.add(&p(i64::MAX, 2), Direction::Backward);
+            r.add(&p(i64::MIN, 2), Direction::Backward);
+            let v = r.features();
+            let col = |name: &str| v[lookup(name).unwrap() - FIRST_FEATURE];
+            assert_eq!(col("Fwd IAT Tot"), i64::MIN as f64, "{profile:?}");
+            assert_eq!(col("Bwd IAT Tot"), i64::MIN as f64, "{profile:?}");
+        }
     }
 }

@@ -73,6 +73,10 @@ pub struct Summary {
     pub flows_written: u64,
     /// Compat only: single-packet flows the era tool never wrote.
     pub single_packet_flows: u64,
+    /// Flows ended early by the `max_flows` cap (written like any other).
+    pub evicted: u64,
+    /// Peak resident memory, bytes.
+    pub peak_rss: u64,
     /// Files that ended early (their whole packets were processed).
     pub truncated: Vec<CaptureError>,
     /// Wall time.
@@ -99,11 +103,15 @@ impl Summary {
                 self.single_packet_flows
             ));
         }
+        s.push_str(&format!("flows written      {}\n", self.flows_written));
+        if self.evicted > 0 {
+            s.push_str(&format!("  of them evicted (max flows) {}\n", self.evicted));
+        }
         s.push_str(&format!(
-            "flows written      {}\nelapsed            {:.3} s\npackets per second {:.0}\n",
-            self.flows_written,
+            "elapsed            {:.3} s\npackets per second {:.0}\npeak resident memory {:.1} MiB\n",
             secs,
-            self.packets_read as f64 / secs
+            self.packets_read as f64 / secs,
+            self.peak_rss as f64 / 1_048_576.0
         ));
         s
     }
@@ -180,6 +188,8 @@ pub fn extract(cfg: &ExtractConfig) -> Result<Summary, Error> {
     csv.finish().map_err(out_err)?;
     summary.flows_written = flows_written;
     summary.single_packet_flows = table.stats().single_packet_discarded;
+    summary.evicted = table.stats().evicted;
+    summary.peak_rss = memory().peak_rss;
     summary.packets_read = reader.packets_read;
     summary.packets_decoded = reader.packets_decoded;
     summary.skipped = reader.skipped();

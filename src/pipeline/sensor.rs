@@ -38,11 +38,13 @@ use crate::eve::{self, EventType, Origin};
 use crate::features::{FeatureVector, Layout, Profile};
 use crate::flow::{EndReason, FinishedFlow, FlowConfig, FlowKey, FlowStats, FlowTable};
 use crate::infer::{Bundle, Device, FlowRow, Model, Scored};
-use crate::ips::{Hook, HookAlert, HookConfig, HookStats, Outcome};
+use crate::ips::{Decision, Hook, HookAlert, HookConfig, HookStats, JobId, Outcome, Settled};
 use crate::labels::Labeler;
 use crate::output::CsvWriter;
 use crate::syslog::{Severity, SyslogFormat, SyslogSink, SyslogTarget};
-use crossbeam::channel::{bounded, unbounded, Receiver, RecvTimeoutError, Sender};
+use crossbeam::channel::{
+    bounded, unbounded, Receiver, RecvTimeoutError, Select, Sender, TryRecvError,
+};
 use std::collections::{BTreeMap, HashMap};
 use std::hash::BuildHasher;
 use std::path::PathBuf;
@@ -255,6 +257,9 @@ impl SensorSummary {
             row("ips hook: unblocked", h.unblocked.to_string());
             if h.unblock_failed > 0 {
                 row("ips hook: unblock failed", h.unblock_failed.to_string());
+            }
+            if h.pauses > 0 {
+                row("ips hook: pauses", h.pauses.to_string());
             }
         }
         row(
@@ -574,9 +579,14 @@ fn inference(
     let mut since: Option<Instant> = None;
     let mut batches = 0u64;
     let mut run = |ready: &mut Vec<Item>, model: &mut Model| -> Result<bool, Error> {
-        while !ready.is_empty() {
-            let n = ready.len().min(batch_size);
-            let items: Vec<Item> = ready.drain(..n).collect();
+        // Batches are taken off the front by moving out, never by shifting
+        // the rest: the drain at the end of input can hold millions of flows.
+        let mut all = std::mem::take(ready).into_iter();
+        loop {
+            let items: Vec<Item> = all.by_ref().take(batch_size).collect();
+            if items.is_empty() {
+                break;
+            }
             let rows: Vec<FlowRow> = items.iter().map(row_of).collect();
             let scored = model.score(&rows)?;
             batches += 1;
@@ -689,8 +699,18 @@ struct Writer<'a> {
     w: Written,
     /// Flows with an interim alert: flow id → label.
     alerted: HashMap<u64, usize>,
+    /// Alert lines held back until their IPS hook `block` run settles.
+    held: HashMap<JobId, Held>,
     buf: Vec<u8>,
     one: Vec<u8>,
+}
+
+/// An alert line waiting for its `block` run: both renderings, so that
+/// `alert.action` says what the hook did.
+struct Held {
+    allowed: Vec<u8>,
+    blocked: Vec<u8>,
+    severity: Severity,
 }
 
 impl Writer<'_> {
@@ -747,7 +767,9 @@ impl Writer<'_> {
         r
     }
 
-    /// One alert: the hook first (its outcome sets `action`), then the line.
+    /// One alert: the hook decides first. When it queued a `block` run, the
+    /// line is held back until the run settles (its outcome sets `action`);
+    /// otherwise it is written now, `allowed`.
     fn alert(&mut self, item: &Item, v: &crate::infer::Verdict, probs: &[f32]) {
         if let Some(n) = self.alert_counts.get_mut(v.label) {
             *n += 1;
@@ -773,7 +795,8 @@ impl Writer<'_> {
         };
         render(&mut one, false);
         let label = self.bundle.labels.get(v.label).map_or("?", String::as_str);
-        let blocked = self.s.hook.is_some() && {
+        let severity = Severity::from_eve(u64::from(eve::severity(self.bundle, v)));
+        let decision = self.s.hook.as_mut().map(|h| {
             let (src, src_port, dst, dst_port) = item.flow.endpoints();
             let proto = eve::proto_name(item.flow.key.proto);
             let alert = HookAlert {
@@ -786,23 +809,99 @@ impl Writer<'_> {
                 score: v.score,
                 json: one.strip_suffix(b"\n").unwrap_or(&one),
             };
-            self.s
-                .hook
-                .as_mut()
-                .is_some_and(|h| h.on_alert(&alert, Instant::now()) == Outcome::Blocked)
-        };
-        if blocked {
-            render(&mut one, true);
-        }
-        self.buf.extend_from_slice(&one);
-        if let Some(sys) = self.s.syslog.as_mut() {
-            let line = String::from_utf8_lossy(one.strip_suffix(b"\n").unwrap_or(&one));
-            sys.send(
-                Severity::from_eve(u64::from(eve::severity(self.bundle, v))),
-                &line,
-            );
+            h.on_alert(&alert, Instant::now())
+        });
+        if let Some(Decision::Queued(id)) = decision {
+            let mut blocked = Vec::with_capacity(one.len() + 8);
+            render(&mut blocked, true);
+            let allowed = std::mem::replace(&mut one, Vec::with_capacity(1024));
+            let held = Held {
+                allowed,
+                blocked,
+                severity,
+            };
+            self.held.insert(id, held);
+        } else {
+            self.buf.extend_from_slice(&one);
+            self.syslog(severity, &one);
         }
         self.one = one;
+    }
+
+    /// Sends one alert line to syslog, if configured.
+    fn syslog(&mut self, severity: Severity, line: &[u8]) {
+        if let Some(sys) = self.s.syslog.as_mut() {
+            let line = String::from_utf8_lossy(line.strip_suffix(b"\n").unwrap_or(line));
+            sys.send(severity, &line);
+        }
+    }
+
+    /// Writes the held line of an alert whose `block` run settled, to the
+    /// alerts output and syslog at once.
+    fn release(&mut self, s: Settled) -> Result<(), Error> {
+        let Some(held) = self.held.remove(&s.id) else {
+            return Ok(());
+        };
+        let line = if s.outcome == Outcome::Blocked {
+            held.blocked
+        } else {
+            held.allowed
+        };
+        self.syslog(held.severity, &line);
+        self.s.alerts.write(&line)
+    }
+
+    /// Writes the lines of the `block` runs that settled since last time.
+    fn settle_hook(&mut self) -> Result<(), Error> {
+        let settled = match self.s.hook.as_mut() {
+            Some(h) => h.poll(Instant::now()),
+            None => return Ok(()),
+        };
+        for s in settled {
+            self.release(s)?;
+        }
+        Ok(())
+    }
+
+    /// At the end: waits for every hook run still queued or running (each
+    /// bounded by the timeout) and writes every held line.
+    fn finish_hook(&mut self) -> Result<(), Error> {
+        let Some(mut hook) = self.s.hook.take() else {
+            return Ok(());
+        };
+        let mut result = Ok(());
+        hook.finish(|s| {
+            let r = self.release(s);
+            if result.is_ok() {
+                result = r;
+            }
+        });
+        self.s.hook = Some(hook);
+        result
+    }
+
+    /// Waits until `wake` for the next batch; a report of the IPS hook's
+    /// runner ends the wait early (`Ok(None)`), so its held line goes out.
+    fn next_batch(
+        &self,
+        rx: &Receiver<Batch>,
+        wake: Instant,
+    ) -> Result<Option<Batch>, RecvTimeoutError> {
+        let Some(reports) = self.s.hook.as_ref().and_then(Hook::reports) else {
+            return rx.recv_deadline(wake).map(Some);
+        };
+        let mut sel = Select::new();
+        let batches = sel.recv(rx);
+        sel.recv(reports);
+        match sel.ready_deadline(wake) {
+            Ok(i) if i == batches => match rx.try_recv() {
+                Ok(batch) => Ok(Some(batch)),
+                Err(TryRecvError::Empty) => Ok(None),
+                Err(TryRecvError::Disconnected) => Err(RecvTimeoutError::Disconnected),
+            },
+            Ok(_) => Ok(None),
+            Err(_) => Err(RecvTimeoutError::Timeout),
+        }
     }
 
     fn counts_by_label(&self) -> BTreeMap<String, u64> {
@@ -837,6 +936,8 @@ impl Writer<'_> {
             hook.insert("unblocked".into(), h.unblocked.into());
             hook.insert("unblock_failed".into(), h.unblock_failed.into());
             hook.insert("active_blocks".into(), (h.active as u64).into());
+            hook.insert("pauses".into(), h.pauses.into());
+            hook.insert("in_flight".into(), (h.in_flight as u64).into());
         }
         let (sys_lost, sys_reconnects) = self
             .s
@@ -902,7 +1003,7 @@ impl Writer<'_> {
         self.s.alerts.write(&line)
     }
 
-    /// Between batches: SIGHUP, hook TTLs, the stats timer.
+    /// Between batches: SIGHUP, settled hook runs, hook TTLs, the stats timer.
     fn housekeeping(&mut self, next_stats: &mut Option<Instant>) -> Result<(), Error> {
         if self
             .s
@@ -914,6 +1015,7 @@ impl Writer<'_> {
             self.s.csv_reopen.store(true, Relaxed);
             eprintln!("flowsentinel: SIGHUP: output files reopened");
         }
+        self.settle_hook()?;
         let now = Instant::now();
         if let Some(h) = self.s.hook.as_mut() {
             h.expire(now);
@@ -937,8 +1039,9 @@ impl Writer<'_> {
             if let Some(t) = self.s.hook.as_ref().and_then(Hook::next_expiry) {
                 wake = wake.min(t);
             }
-            match rx.recv_deadline(wake) {
-                Ok(batch) => {
+            match self.next_batch(&rx, wake) {
+                Ok(None) => {}
+                Ok(Some(batch)) => {
                     self.batch(&batch)?;
                     if let Some(tx) = &self.s.to_csv {
                         if tx.send(batch).is_err() {
@@ -952,6 +1055,7 @@ impl Writer<'_> {
             }
             self.housekeeping(&mut next_stats)?;
         }
+        self.finish_hook()?;
         if self.s.stats_at_exit {
             self.stats()?;
         }
@@ -1275,6 +1379,7 @@ pub fn run(cfg: &SensorConfig) -> Result<SensorSummary, Error> {
                     alert_counts: vec![0; bundle.labels.len()],
                     w: Written::default(),
                     alerted: HashMap::new(),
+                    held: HashMap::new(),
                     buf: Vec::with_capacity(1 << 16),
                     one: Vec::with_capacity(1024),
                 }
