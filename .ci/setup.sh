@@ -2,7 +2,8 @@
 # Installs what flowsentinel needs on a fresh Debian 12 machine, idempotently:
 # - apt: the C libraries the `pcap` crate links against, zstd for the
 #   compressed lab captures, python3-venv, and rsyslog (the syslog tests start
-#   their own private daemon; the system service is left alone);
+#   their own private daemon; the system service is left alone); g++, which
+#   builds libFuzzer for the fuzz targets (fuzz/);
 # - apt, for the live capture and IPS tests and the live benchmark: nftables,
 #   ipset and iptables (the IPS hook scripts in systemd/, tested inside a
 #   private network namespace), iproute2 (`ip netns`, veth pairs), hping3,
@@ -15,7 +16,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PKGS=(libpcap-dev pkg-config zstd python3-venv rsyslog
+APT_PKGS=(libpcap-dev pkg-config zstd python3-venv rsyslog g++
   nftables ipset iptables iproute2 hping3 nmap tcpreplay tcpdump systemd)
 
 missing=()

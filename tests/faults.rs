@@ -4,6 +4,7 @@
 //! the failing part (the JSON alerts, the flows) is complete.
 
 use crate::util::{data, is_root, run, summary_value, tempdir, wait_for};
+use flowsentinel::ips::Outcome;
 use serde_json::Value;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -278,21 +279,6 @@ fn without_action(mut evs: Vec<Value>) -> Vec<Value> {
     evs
 }
 
-/// Every outcome of an alert at the IPS hook.
-const OUTCOMES: [&str; 11] = [
-    "blocked",
-    "dry_run",
-    "already_blocked",
-    "allow_listed",
-    "invalid",
-    "rate_limited",
-    "failed",
-    "timed_out",
-    "backoff",
-    "paused",
-    "queue_full",
-];
-
 /// The summary row `ips hook: OUTCOME` (0 when absent: rows of 0 are left out).
 fn hook_row(log: &str, outcome: &str) -> u64 {
     let row = format!("ips hook: {outcome} ");
@@ -382,7 +368,7 @@ fn failing_hanging_and_missing_hooks_leave_the_sensor_unaffected() {
         let why = format!("{name}: {calls} runs for {sources} sources\n{err}");
         assert!(calls <= sources, "{why}");
         // Every alert has an outcome.
-        let outcomes: u64 = OUTCOMES.iter().map(|o| hook_row(&err, o)).sum();
+        let outcomes: u64 = Outcome::ALL.iter().map(|o| hook_row(&err, o.label())).sum();
         assert_eq!(outcomes, alerts_n, "{name}: {err}");
         if name == "hangs.sh" {
             assert!(took < Duration::from_secs(20), "{name}: {took:?}");
@@ -400,4 +386,35 @@ fn failing_hanging_and_missing_hooks_leave_the_sensor_unaffected() {
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("no-such-hook.sh"), "{err}");
+}
+
+/// The fault and cap options refuse bad values with the option's name.
+#[test]
+fn bad_fault_and_cap_options_are_refused() {
+    let dir = tempdir("fault-options");
+    let out = dir.join("eve.json");
+    for (args, words) in [
+        (
+            &["--on-output-error", "maybe"][..],
+            "--on-output-error: expected stop or continue",
+        ),
+        (&["--max-flows", "1", "--workers", "2"][..], "--max-flows"),
+    ] {
+        let o = replay_demo(out.to_str().expect("utf8"), args);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{err}");
+        assert!(err.contains(words), "{err}");
+    }
+    let cfg = dir.join("bad.toml");
+    std::fs::write(&cfg, "on_output_error = 3\n").expect("write");
+    let o = replay_demo(
+        out.to_str().expect("utf8"),
+        &["--config", cfg.to_str().expect("utf8")],
+    );
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("bad.toml") && err.contains("on_output_error"),
+        "{err}"
+    );
 }
