@@ -530,7 +530,7 @@ fn worker(
             return table.stats();
         }
     }
-    let mut items = Vec::new();
+    let mut items = Vec::with_capacity(table.len());
     table.drain(&mut |flow: FinishedFlow| {
         let features = flow.record.features();
         items.push(Item {
@@ -561,6 +561,16 @@ fn row_of(i: &Item) -> FlowRow {
         dst_port,
         proto: i.flow.key.proto,
         interim: i.interim(),
+    }
+}
+
+/// `to.extend(items)`, but a move when `to` is empty: the end-of-input
+/// drain hands over every open flow at once.
+fn append(to: &mut Vec<Item>, items: Vec<Item>) {
+    if to.is_empty() {
+        *to = items;
+    } else {
+        to.extend(items);
     }
 }
 
@@ -606,14 +616,14 @@ fn inference(
             Ok(f) => {
                 let slot = pending.entry(f.epoch).or_default();
                 slot.0 += 1;
-                slot.1.extend(f.items);
+                append(&mut slot.1, f.items);
                 while let Some(first) = pending.first_entry() {
                     if first.get().0 < workers {
                         break;
                     }
                     let (_, mut items) = first.remove();
                     items.sort_unstable_by_key(sort_key);
-                    ready.extend(items);
+                    append(&mut ready, items);
                 }
                 if !ready.is_empty() && since.is_none() {
                     since = Some(Instant::now());
@@ -639,7 +649,7 @@ fn inference(
     // Every worker has finished: whatever is pending is complete.
     for (_, (_, mut items)) in std::mem::take(&mut pending) {
         items.sort_unstable_by_key(sort_key);
-        ready.extend(items);
+        append(&mut ready, items);
     }
     run(&mut ready, &mut model)?;
     Ok(batches)
