@@ -132,9 +132,43 @@ struct Classic {
     /// `file`'s position; `u64::MAX` once unknown (a failed read).
     pos: u64,
     big_endian: bool,
+    /// Which of a record header's two length fields is the caplen.
+    lengths: Lengths,
     /// The snaplen libpcap cuts records to (the header's, or 256 KiB when
     /// the header says 0 or more).
     snapshot: u32,
+}
+
+/// Files before format 2.3 have a record's caplen and wire length in the
+/// other order; 2.3 files were written both ways. libpcap reads them so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lengths {
+    /// caplen, then wire length (2.4 and later).
+    InOrder,
+    /// wire length, then caplen (before 2.3).
+    Swapped,
+    /// 2.3: swapped when the first field is larger than the second.
+    MaybeSwapped,
+}
+
+impl Lengths {
+    fn of_version(major: u16, minor: u16) -> Lengths {
+        match (major, minor) {
+            (0..=1, _) | (2, 0..=2) => Lengths::Swapped,
+            (2, 3) => Lengths::MaybeSwapped,
+            _ => Lengths::InOrder,
+        }
+    }
+
+    /// The caplen, from a record header's two length fields.
+    fn caplen(self, first: u32, second: u32) -> u32 {
+        match self {
+            Lengths::InOrder => first,
+            Lengths::Swapped => second,
+            Lengths::MaybeSwapped if first > second => second,
+            Lengths::MaybeSwapped => first,
+        }
+    }
 }
 
 /// libpcap's largest snaplen for the link types flowsentinel decodes; a
@@ -210,16 +244,27 @@ impl PcapFile {
         })?;
         let classic = classic.then(|| {
             let big_endian = magic[0] == 0xa1;
-            let field = [head[16], head[17], head[18], head[19]];
-            let snaplen = if big_endian {
-                u32::from_be_bytes(field)
+            let u32_at = |i: usize| {
+                let field = [head[i], head[i + 1], head[i + 2], head[i + 3]];
+                if big_endian {
+                    u32::from_be_bytes(field)
+                } else {
+                    u32::from_le_bytes(field)
+                }
+            };
+            let snaplen = u32_at(16);
+            let version = u32_at(4);
+            // The two 16-bit version fields, in the file's byte order.
+            let (major, minor) = if big_endian {
+                ((version >> 16) as u16, version as u16)
             } else {
-                u32::from_le_bytes(field)
+                (version as u16, (version >> 16) as u16)
             };
             Classic {
                 file: BufReader::with_capacity(1 << 16, f),
                 pos: PCAP_HEADER_LEN,
                 big_endian,
+                lengths: Lengths::of_version(major, minor),
                 snapshot: if snaplen == 0 || snaplen > MAX_SNAPLEN {
                     MAX_SNAPLEN
                 } else {
@@ -315,12 +360,15 @@ impl Classic {
         let mut header = [0u8; 16];
         self.file.read_exact(&mut header).ok()?;
         self.pos = offset + 16;
-        let field = [header[8], header[9], header[10], header[11]];
-        let caplen = if self.big_endian {
-            u32::from_be_bytes(field)
-        } else {
-            u32::from_le_bytes(field)
+        let u32_at = |i: usize| {
+            let field = [header[i], header[i + 1], header[i + 2], header[i + 3]];
+            if self.big_endian {
+                u32::from_be_bytes(field)
+            } else {
+                u32::from_le_bytes(field)
+            }
         };
+        let caplen = self.lengths.caplen(u32_at(8), u32_at(12));
         // Above MAX_SNAPLEN libpcap refuses the record before we see it.
         if caplen <= self.snapshot || caplen > MAX_SNAPLEN {
             return None;
@@ -535,5 +583,48 @@ fn pcapng_record_offset(path: &Path, packets: u64) -> Option<u64> {
         }
         first = first.or(interface);
         off = end;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by the `pcap_reader` fuzz target
+    /// (fuzz/regressions/pcap_reader/version-2.0-swapped-lengths): a format
+    /// 2.0 file, whose record headers hold the wire length before the
+    /// caplen, with records longer than its snaplen of 7. Re-reading such a
+    /// record took the wire length for the caplen, so the byte offsets of
+    /// later records drifted past the end of the file.
+    #[test]
+    fn r_fuzz_pre_2_3_files_have_their_lengths_swapped() {
+        let bytes = include_bytes!("../fuzz/regressions/pcap_reader/version-2.0-swapped-lengths");
+        let path = std::env::temp_dir().join(format!(
+            "flowsentinel-capture-{}-swapped.pcap",
+            std::process::id()
+        ));
+        std::fs::write(&path, bytes).expect("write");
+        let mut f = PcapFile::open(&path).expect("open");
+        let mut lens = Vec::new();
+        let err = loop {
+            match f.next_frame() {
+                Ok(Some(fr)) => lens.push(fr.data.len()),
+                Ok(None) => panic!("the last record is corrupt"),
+                Err(e) => break e,
+            }
+        };
+        let _ = std::fs::remove_file(&path);
+        // Whole records, as the file's own caplens give them.
+        assert_eq!(lens, [122, 90, 138, 372, 138, 90, 138]);
+        match err {
+            CaptureError::Truncated {
+                offset, packets, ..
+            } => assert_eq!((offset, packets), (1224, 7)),
+            e => panic!("{e}"),
+        }
+        assert_eq!(Lengths::of_version(2, 4).caplen(1, 2), 1);
+        assert_eq!(Lengths::of_version(2, 3).caplen(5, 2), 2);
+        assert_eq!(Lengths::of_version(2, 3).caplen(2, 5), 2);
+        assert_eq!(Lengths::of_version(1, 9).caplen(1, 2), 2);
     }
 }
