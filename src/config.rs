@@ -333,5 +333,11 @@ pub fn seconds_to_us(name: &str, s: f64) -> Result<i64, Error> {
             "--{name}: expected a positive number of seconds, got {s}"
         )));
     }
-    Ok((s * 1e6).round() as i64)
+    let us = (s * 1e6).round() as i64;
+    if us < 1 {
+        return Err(Error::Usage(format!(
+            "--{name}: expected at least one microsecond, got {s} s"
+        )));
+    }
+    Ok(us)
 }

@@ -73,6 +73,8 @@ fn parse_seconds(s: &str) -> Option<i64> {
         return None;
     }
     let secs: i64 = whole.parse().ok()?;
+    // "-0.5": the sign is the text's, not the whole part's.
+    let negative = whole.starts_with('-');
     let mut micros = 0i64;
     for (i, b) in frac
         .bytes()
@@ -83,7 +85,7 @@ fn parse_seconds(s: &str) -> Option<i64> {
         micros += i64::from(b - b'0') * 10i64.pow(5 - i as u32);
     }
     secs.checked_mul(1_000_000)?
-        .checked_add(if secs < 0 { -micros } else { micros })
+        .checked_add(if negative { -micros } else { micros })
 }
 
 impl Labeler {
@@ -243,6 +245,9 @@ mod tests {
         assert_eq!(parse_seconds("1.5"), Some(1_500_000));
         assert_eq!(parse_seconds("abc"), None);
         assert_eq!(parse_seconds("1.1234567"), None);
+        // Seen while fuzzing: the sign of "-0.5" was lost.
+        assert_eq!(parse_seconds("-0.5"), Some(-500_000));
+        assert_eq!(parse_seconds("-1.5"), Some(-1_500_000));
     }
 
     #[test]

@@ -399,6 +399,11 @@ fn bad_fault_and_cap_options_are_refused() {
             "--on-output-error: expected stop or continue",
         ),
         (&["--max-flows", "1", "--workers", "2"][..], "--max-flows"),
+        // Seen while fuzzing: under half a microsecond rounded to 0.
+        (
+            &["--flow-timeout", "0.0000001"][..],
+            "--flow-timeout: expected at least one microsecond",
+        ),
     ] {
         let o = replay_demo(out.to_str().expect("utf8"), args);
         let err = stderr(&o);

@@ -362,6 +362,14 @@ impl Bundle {
                 } else {
                     b.clone()
                 };
+                // A range too wide for f64 (max - min overflows) would scale
+                // every value to 0.
+                if let Some(i) = scale.iter().position(|x| !x.is_finite()) {
+                    return Err(err(
+                        &format!("preprocess.scaler.{nb}[{i}]"),
+                        format!("gives a {na}..{nb} range too wide to scale by (not finite)"),
+                    ));
+                }
                 let scale = scale
                     .into_iter()
                     .map(|s| if s == 0.0 { 1.0 } else { s })
@@ -569,6 +577,12 @@ mod tests {
                 "\"max\":[10,0,255,65535]",
                 "\"max\":[10,0,255]",
                 "preprocess.scaler.max",
+            ),
+            // Seen while fuzzing: a range wider than f64 scaled all to 0.
+            (
+                "\"min\":[0,0,0,0],\"max\":[10,0,255,65535]",
+                "\"min\":[-1e308,0,0,0],\"max\":[1e308,0,255,65535]",
+                "preprocess.scaler.max[0]",
             ),
             ("{\"DoS\":0.7}", "{\"Dos\":0.7}", "output.threshold"),
             ("\"cic2017\"", "\"cic2019\"", "profile"),
