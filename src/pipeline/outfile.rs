@@ -146,18 +146,18 @@ impl OutFile {
         if b.is_empty() {
             return Ok(());
         }
-        let start = self
-            .file
-            .as_ref()
-            .and_then(|f| f.metadata().ok())
-            .filter(|m| m.is_file())
-            .map(|m| m.len());
         if self.broken_line {
             if let (_, Some(e)) = self.raw(b"\n") {
                 return self.failed(b, 0, e);
             }
             self.broken_line = false;
         }
+        let start = self
+            .file
+            .as_ref()
+            .and_then(|f| f.metadata().ok())
+            .filter(|m| m.is_file())
+            .map(|m| m.len());
         let (done, err) = self.raw(b);
         let Some(e) = err else {
             self.stats.written += records(b);
