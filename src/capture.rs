@@ -171,6 +171,19 @@ impl Lengths {
     }
 }
 
+/// The 32-bit field at `at` in the file's byte order (0 past the end).
+fn u32_at(bytes: &[u8], at: usize, big_endian: bool) -> u32 {
+    let field: [u8; 4] = bytes
+        .get(at..at + 4)
+        .and_then(|b| b.try_into().ok())
+        .unwrap_or_default();
+    if big_endian {
+        u32::from_be_bytes(field)
+    } else {
+        u32::from_le_bytes(field)
+    }
+}
+
 /// libpcap's largest snaplen for the link types flowsentinel decodes; a
 /// record's caplen above it is refused as corrupt.
 const MAX_SNAPLEN: u32 = 262_144;
@@ -244,16 +257,8 @@ impl PcapFile {
         })?;
         let classic = classic.then(|| {
             let big_endian = magic[0] == 0xa1;
-            let u32_at = |i: usize| {
-                let field = [head[i], head[i + 1], head[i + 2], head[i + 3]];
-                if big_endian {
-                    u32::from_be_bytes(field)
-                } else {
-                    u32::from_le_bytes(field)
-                }
-            };
-            let snaplen = u32_at(16);
-            let version = u32_at(4);
+            let snaplen = u32_at(&head, 16, big_endian);
+            let version = u32_at(&head, 4, big_endian);
             // The two 16-bit version fields, in the file's byte order.
             let (major, minor) = if big_endian {
                 ((version >> 16) as u16, version as u16)
@@ -360,15 +365,10 @@ impl Classic {
         let mut header = [0u8; 16];
         self.file.read_exact(&mut header).ok()?;
         self.pos = offset + 16;
-        let u32_at = |i: usize| {
-            let field = [header[i], header[i + 1], header[i + 2], header[i + 3]];
-            if self.big_endian {
-                u32::from_be_bytes(field)
-            } else {
-                u32::from_le_bytes(field)
-            }
-        };
-        let caplen = self.lengths.caplen(u32_at(8), u32_at(12));
+        let caplen = self.lengths.caplen(
+            u32_at(&header, 8, self.big_endian),
+            u32_at(&header, 12, self.big_endian),
+        );
         // Above MAX_SNAPLEN libpcap refuses the record before we see it.
         if caplen <= self.snapshot || caplen > MAX_SNAPLEN {
             return None;
@@ -542,13 +542,7 @@ fn pcapng_record_offset(path: &Path, packets: u64) -> Option<u64> {
         if btype == PCAPNG_MAGIC {
             little = [m0, m1, m2, m3] == [0x4d, 0x3c, 0x2b, 0x1a];
         }
-        let word = |b: [u8; 4]| {
-            if little {
-                u32::from_le_bytes(b)
-            } else {
-                u32::from_be_bytes(b)
-            }
-        };
+        let word = |b: [u8; 4]| u32_at(&b, 0, !little);
         let len = word([l0, l1, l2, l3]);
         let ty = word(btype);
         let end = off + u64::from(len);

@@ -771,10 +771,7 @@ impl Writer<'_> {
                 );
             }
         }
-        let buf = std::mem::take(&mut self.buf);
-        let r = self.s.alerts.write(&buf);
-        self.buf = buf;
-        r
+        self.s.alerts.write(&self.buf)
     }
 
     /// One alert: the hook decides first. When it queued a `block` run, the
@@ -1113,9 +1110,7 @@ fn csv_writer(
                 .csv
                 .write_with(&item.flow, &item.features, truth, &[label, &score]);
         }
-        let rows = std::mem::take(c.csv.get_mut());
-        let r = c.file.write(&rows);
-        *c.csv.get_mut() = rows;
+        let r = c.file.write(c.csv.get_mut());
         c.csv.get_mut().clear();
         metrics.csv_lost.store(c.file.stats().lost, Relaxed);
         metrics.csv_errors.store(c.file.stats().errors, Relaxed);
