@@ -295,10 +295,7 @@ fn live_sigterm_flushes_every_flow() {
         read > 1000 && read < 9579,
         "SIGTERM was not mid-stream: read {read}"
     );
-    let prefix = dir.join("prefix.pcap");
-    util::pcap_prefix(&dump, read as usize, &prefix);
-    let extracted = dir.join("extract.csv");
-    util::extract(&[&prefix], &extracted, &["--profile", "fixed"]);
+    let extracted = util::extract_prefix(&dump, read as usize, &dir);
     let ours = flow_rows(&csv, true);
     let theirs = flow_rows(&extracted, true);
     eprintln!(

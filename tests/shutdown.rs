@@ -60,10 +60,7 @@ fn replay_sigterm_writes_every_flow() {
         "SIGTERM was not mid-stream: read {read} of {PACKETS}"
     );
 
-    let prefix = dir.join("prefix.pcap");
-    util::pcap_prefix(&pcap, read as usize, &prefix);
-    let extracted = dir.join("extract.csv");
-    util::extract(&[&prefix], &extracted, &["--profile", "fixed"]);
+    let extracted = util::extract_prefix(&pcap, read as usize, &dir);
     let ours = flow_rows(&csv, false);
     let theirs = flow_rows(&extracted, false);
     eprintln!(

@@ -248,6 +248,17 @@ pub fn signal(child: &std::process::Child, sig: &str) {
     assert!(o.status.success(), "kill -{sig} {}", child.id());
 }
 
+/// The flows `extract --profile fixed` finds in the first `n` packets of
+/// `pcap` (what a sensor stopped after `n` packets must have written):
+/// `dir/extract.csv`.
+pub fn extract_prefix(pcap: &Path, n: usize, dir: &Path) -> PathBuf {
+    let prefix = dir.join("prefix.pcap");
+    pcap_prefix(pcap, n, &prefix);
+    let extracted = dir.join("extract.csv");
+    extract(&[&prefix], &extracted, &["--profile", "fixed"]);
+    extracted
+}
+
 /// The first `n` records of a classic pcap file, written to `out`.
 pub fn pcap_prefix(input: &Path, n: usize, out: &Path) {
     let data = std::fs::read(input).expect("read pcap");
