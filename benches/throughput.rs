@@ -85,8 +85,8 @@ fn extract_runs(path: &Path, profile: Profile, runs: u32, out: &Path) -> Result<
         }
         if best.as_ref().is_none_or(|b| elapsed < b.best) {
             best = Some(Extract {
-                packets: summary.packets_read,
-                flows: summary.flows_written,
+                packets: summary.counters.packets,
+                flows: summary.counters.csv_out.map_or(0, |c| c.written),
                 best: elapsed,
             });
         }

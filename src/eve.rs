@@ -1,27 +1,15 @@
 //! EVE JSON lines: alert and flow events in Suricata's conventions, so SIEM
 //! pipelines that read Suricata's eve.json read ours unchanged.
 //!
-//! Input: a finished flow, its model verdict and (for probability models) the
-//! class probabilities. Output: one JSON object per line, starting with
+//! Input: an [`Alert`], or (flow events) a flow's summary with its model
+//! verdict and (for probability models) the class probabilities. Output: one JSON object per line, starting with
 //! `timestamp, flow_id, event_type, src_ip, src_port, dest_ip, dest_port,
 //! proto`. The line buffer is reused between events.
 
-use crate::flow::{EndReason, FinishedFlow};
+use crate::alert::{Alert, FlowState, FlowSummary};
 use crate::infer::{Bundle, Verdict};
 use serde::Serialize;
 use serde_json::Map;
-
-/// An EVE event type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EventType {
-    /// The model flagged the flow; `blocked` once the IPS hook blocked it.
-    Alert {
-        /// The IPS hook ran and succeeded (`action: "blocked"`).
-        blocked: bool,
-    },
-    /// Every scored flow (`--flow-events`).
-    Flow,
-}
 
 #[derive(Serialize)]
 struct Event<'a> {
@@ -88,26 +76,6 @@ pub fn timestamp(ts_us: i64) -> String {
     )
 }
 
-/// A stable flow id: the same flow gets the same id in every event and run
-/// (FNV-1a over the key and start time, cut to 51 bits like Suricata's).
-pub fn flow_id(flow: &FinishedFlow) -> u64 {
-    let k = &flow.key;
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut eat = |bytes: &[u8]| {
-        for &b in bytes {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-    };
-    eat(k.a.octets_padded());
-    eat(k.b.octets_padded());
-    eat(&k.a_port.to_be_bytes());
-    eat(&k.b_port.to_be_bytes());
-    eat(&[k.proto]);
-    eat(&flow.record.start_us().to_be_bytes());
-    h & ((1 << 51) - 1)
-}
-
 /// The protocol as Suricata names it.
 pub fn proto_name(p: u8) -> String {
     match p {
@@ -119,83 +87,89 @@ pub fn proto_name(p: u8) -> String {
     }
 }
 
-/// Alert severity (1 is the most severe, as in Suricata): from the score of
-/// probability models (≥ 0.9 → 1, ≥ 0.7 → 2, else 3); 2 for other outputs.
-pub fn severity(bundle: &Bundle, v: &Verdict) -> u8 {
-    match bundle.output {
-        crate::infer::OutputKind::Probabilities if v.score >= 0.9 => 1,
-        crate::infer::OutputKind::Probabilities if v.score >= 0.7 => 2,
-        crate::infer::OutputKind::Probabilities => 3,
-        _ => 2,
-    }
-}
-
-/// Where and when a flow was seen.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Origin<'a> {
+/// What every event of a run shares: the model, and where packets come from.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    /// The model bundle (name, version, class labels).
+    pub bundle: &'a Bundle,
     /// The capture interface (live).
     pub iface: Option<&'a str>,
-    /// The capture file (replay).
-    pub pcap: Option<&'a str>,
-    /// When the verdict was made, µs (interim verdicts: the tick); the
-    /// event's `timestamp`. Default: the flow's last packet.
-    pub at_us: Option<i64>,
+    /// The capture files (replay), indexed by a flow's file.
+    pub files: &'a [String],
 }
 
-/// Appends one event line (with its newline) to `out`.
-pub fn write_event(
+/// Appends an alert event line (with its newline) to `out`.
+pub fn write_alert(out: &mut Vec<u8>, alert: &Alert, cx: &Context<'_>) {
+    write_event(
+        out,
+        Some(alert),
+        &alert.flow,
+        &alert.verdict,
+        &alert.probs,
+        alert.file,
+        cx,
+    );
+}
+
+/// Appends a flow event line (with its newline) to `out`.
+pub fn write_flow(
     out: &mut Vec<u8>,
-    kind: EventType,
-    flow: &FinishedFlow,
-    bundle: &Bundle,
+    flow: &FlowSummary,
     verdict: &Verdict,
     probs: &[f32],
-    origin: Origin<'_>,
+    file: usize,
+    cx: &Context<'_>,
 ) {
-    let (src, sport, dst, dport) = flow.endpoints();
-    let (pf, pb) = flow.record.packets_by_direction();
-    let (bf, bb) = flow.record.bytes_by_direction();
-    let label = bundle.labels.get(verdict.label).map_or("?", String::as_str);
+    write_event(out, None, flow, verdict, probs, file, cx);
+}
+
+fn write_event(
+    out: &mut Vec<u8>,
+    alert: Option<&Alert>,
+    flow: &FlowSummary,
+    verdict: &Verdict,
+    probs: &[f32],
+    file: usize,
+    cx: &Context<'_>,
+) {
+    let bundle = cx.bundle;
+    let label = bundle.label(verdict.label);
     let mut scores = Map::new();
     for (c, p) in bundle.labels.iter().zip(probs) {
         scores.insert(c.clone(), serde_json::Value::from(f64::from(*p)));
     }
     let ev = Event {
-        timestamp: timestamp(origin.at_us.unwrap_or(flow.record.last_us())),
-        flow_id: flow_id(flow),
-        event_type: match kind {
-            EventType::Alert { .. } => "alert",
-            EventType::Flow => "flow",
-        },
-        src_ip: src.to_string(),
-        src_port: sport,
-        dest_ip: dst.to_string(),
-        dest_port: dport,
+        timestamp: timestamp(flow.event_us()),
+        flow_id: flow.flow_id(),
+        event_type: if alert.is_some() { "alert" } else { "flow" },
+        src_ip: flow.src.to_string(),
+        src_port: flow.src_port,
+        dest_ip: flow.dst.to_string(),
+        dest_port: flow.dst_port,
         proto: proto_name(flow.key.proto),
-        in_iface: origin.iface,
-        pcap_filename: origin.pcap,
-        alert: match kind {
-            EventType::Alert { blocked } => Some(AlertPart {
-                action: if blocked { "blocked" } else { "allowed" },
-                signature: format!("flowsentinel {label}"),
-                category: label,
-                severity: severity(bundle, verdict),
-            }),
-            EventType::Flow => None,
-        },
+        in_iface: cx.iface,
+        pcap_filename: cx.files.get(file).map(String::as_str),
+        alert: alert.map(|a| AlertPart {
+            action: a.action.label(),
+            signature: format!("flowsentinel {label}"),
+            category: label,
+            severity: a.severity.level(),
+        }),
         flow: FlowPart {
-            pkts_toserver: pf,
-            pkts_toclient: pb,
-            bytes_toserver: bf,
-            bytes_toclient: bb,
-            start: timestamp(flow.record.start_us()),
-            end: timestamp(flow.record.last_us()),
-            state: if flow.reason == EndReason::Active {
-                "active"
-            } else {
-                "closed"
+            pkts_toserver: flow.packets.0,
+            pkts_toclient: flow.packets.1,
+            bytes_toserver: flow.bytes.0,
+            bytes_toclient: flow.bytes.1,
+            start: timestamp(flow.start_us),
+            end: timestamp(flow.last_us),
+            state: match flow.state {
+                FlowState::Active { .. } => "active",
+                FlowState::Closed(_) => "closed",
             },
-            reason: flow.reason.label(),
+            reason: match flow.state {
+                FlowState::Active { .. } => "active",
+                FlowState::Closed(r) => r.label(),
+            },
         },
         ml: MlPart {
             model: &bundle.name,

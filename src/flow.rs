@@ -57,6 +57,16 @@ impl std::hash::Hash for FlowKey {
 }
 
 impl FlowKey {
+    /// (source address, source port, destination address, destination
+    /// port) of a flow whose source is `a` when `src_is_a`.
+    pub fn endpoints(&self, src_is_a: bool) -> (Addr, u16, Addr, u16) {
+        if src_is_a {
+            (self.a, self.a_port, self.b, self.b_port)
+        } else {
+            (self.b, self.b_port, self.a, self.a_port)
+        }
+    }
+
     /// The key of a packet, and whether the packet's source is endpoint `a`.
     ///
     /// The compat profiles order endpoints as the era tool did: by the first
@@ -122,9 +132,6 @@ pub enum EndReason {
     /// Ended early to keep the table within `max_flows`: the least recently
     /// active flows go first.
     Evicted,
-    /// Not ended: an interim snapshot of a flow that is still open
-    /// ([`FlowTable::interim`]).
-    Active,
 }
 
 impl EndReason {
@@ -136,7 +143,6 @@ impl EndReason {
             EndReason::FlowTimeout => "timeout",
             EndReason::EndOfInput => "end_of_input",
             EndReason::Evicted => "evicted",
-            EndReason::Active => "active",
         }
     }
 }
@@ -157,13 +163,22 @@ pub struct FinishedFlow {
 impl FinishedFlow {
     /// (source address, source port, destination address, destination port).
     pub fn endpoints(&self) -> (Addr, u16, Addr, u16) {
-        let k = &self.key;
-        if self.src_is_a {
-            (k.a, k.a_port, k.b, k.b_port)
-        } else {
-            (k.b, k.b_port, k.a, k.a_port)
-        }
+        self.key.endpoints(self.src_is_a)
     }
+}
+
+/// An interim snapshot of a flow that is still open: its record so far,
+/// closed as if the flow ended at its last packet ([`FlowTable::interim`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Snapshot {
+    /// The flow key.
+    pub key: FlowKey,
+    /// True when the flow's source (first packet's sender) is `key.a`.
+    pub src_is_a: bool,
+    /// A closed copy of the flow's state.
+    pub record: FlowRecord,
+    /// The tick that took it, µs.
+    pub at_us: i64,
 }
 
 /// Flow-stage settings.
@@ -470,11 +485,11 @@ impl FlowTable {
         }
     }
 
-    /// Interim snapshots (reason [`EndReason::Active`]) of the open flows that
+    /// Interim snapshots of the open flows that
     /// have been active another `every_us` since their start: a flow is
     /// snapshotted once `now_us` reaches start + k·every_us for the next k,
     /// at most once per call. The flows stay open.
-    pub fn interim(&mut self, now_us: i64, every_us: i64, out: &mut impl FnMut(FinishedFlow)) {
+    pub fn interim(&mut self, now_us: i64, every_us: i64, out: &mut impl FnMut(Snapshot)) {
         if every_us <= 0 {
             return;
         }
@@ -491,11 +506,11 @@ impl FlowTable {
             e.interims = u32::try_from(age / every_us).unwrap_or(u32::MAX);
             let mut record = e.record.clone();
             record.close();
-            out(FinishedFlow {
+            out(Snapshot {
                 key: *key,
                 src_is_a: e.src_is_a,
                 record,
-                reason: EndReason::Active,
+                at_us: now_us,
             });
         }
     }

@@ -8,6 +8,7 @@
 //! knows every stage.
 #![forbid(unsafe_code)]
 
+pub mod alert;
 pub mod capture;
 pub mod config;
 pub mod decode;

@@ -10,7 +10,7 @@ use cli::{CheckArgs, Cli, Command, ExtractArgs, ModelCommand, PaddingArg, Profil
 use flowsentinel::config::{seconds_to_us, Settings};
 use flowsentinel::features::Profile;
 use flowsentinel::flow::FlowConfig;
-use flowsentinel::pipeline::check::{check, CheckConfig};
+use flowsentinel::infer::check::{check, CheckConfig};
 use flowsentinel::pipeline::sensor::{run as run_sensor, SensorSummary};
 use flowsentinel::pipeline::{extract, ExtractConfig, Padding};
 use flowsentinel::Error;
@@ -95,12 +95,13 @@ fn sensor(
     if !quiet {
         eprint!("{}", summary.render());
     }
-    let lost = summary.alerts_out.lost + summary.csv_out.map_or(0, |c| c.lost);
-    Ok(if summary.truncated.is_empty() && lost == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    Ok(
+        if summary.truncated.is_empty() && summary.records_lost() == 0 {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        },
+    )
 }
 
 fn run(cli: Cli) -> Result<ExitCode, Error> {

@@ -229,13 +229,13 @@ impl Severity {
         self as u8
     }
 
-    /// Maps an EVE alert severity (1 is the most severe) to syslog: 1 →
-    /// critical, 2 → error, 3 and anything else → warning.
-    pub fn from_eve(severity: u64) -> Severity {
+    /// The syslog severity of an alert's: high → critical, medium →
+    /// error, low → warning.
+    pub fn of_alert(severity: crate::alert::Severity) -> Severity {
         match severity {
-            1 => Severity::Critical,
-            2 => Severity::Error,
-            _ => Severity::Warning,
+            crate::alert::Severity::High => Severity::Critical,
+            crate::alert::Severity::Medium => Severity::Error,
+            crate::alert::Severity::Low => Severity::Warning,
         }
     }
 
@@ -634,10 +634,10 @@ mod tests {
 
     #[test]
     fn eve_severity_maps_to_syslog() {
-        assert_eq!(Severity::from_eve(1).code(), 2);
-        assert_eq!(Severity::from_eve(2).code(), 3);
-        assert_eq!(Severity::from_eve(3).code(), 4);
-        assert_eq!(Severity::from_eve(0), Severity::Warning);
+        use crate::alert::Severity as A;
+        assert_eq!(Severity::of_alert(A::High).code(), 2);
+        assert_eq!(Severity::of_alert(A::Medium).code(), 3);
+        assert_eq!(Severity::of_alert(A::Low).code(), 4);
     }
 
     #[test]

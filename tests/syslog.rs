@@ -354,7 +354,7 @@ fn rfc3164_over_unix_udp_tcp() {
     check_format(
         "syslog-3164",
         SyslogFormat::Rfc3164,
-        Severity::from_eve(1),
+        Severity::of_alert(flowsentinel::alert::Severity::High),
         "crit",
     );
 }

@@ -14,7 +14,9 @@
 use arbitrary::Arbitrary;
 use flowsentinel::decode::{Addr, PacketMeta, TcpFlags};
 use flowsentinel::features::{lookup, Profile, FIRST_FEATURE, NUM_FEATURES};
-use flowsentinel::flow::{EndReason, FinishedFlow, FlowConfig, FlowTable};
+use flowsentinel::features::FlowRecord;
+use flowsentinel::flow::{EndReason, FinishedFlow, FlowConfig, FlowTable, Snapshot};
+use std::fmt::Debug;
 use libfuzzer_sys::fuzz_target;
 use std::sync::OnceLock;
 
@@ -290,13 +292,22 @@ struct Check<'a> {
 
 impl Check<'_> {
     fn flow(&mut self, f: &FinishedFlow) {
+        self.record(&f.record, Some(f.reason), f);
+    }
+
+    fn snapshot(&mut self, s: &Snapshot) {
+        self.record(&s.record, None, s);
+    }
+
+    /// Checks a finished flow's record (`reason`), or an interim
+    /// snapshot's (`None`); `f` is what a failure prints.
+    fn record(&mut self, r: &FlowRecord, reason: Option<EndReason>, f: &dyn Debug) {
         let compat = self.profile.is_compat();
-        let r = &f.record;
         let n = r.packets();
         let (fwd, bwd) = r.packets_by_direction();
         assert_eq!(u64::from(fwd) + u64::from(bwd), n);
         assert!(fwd >= 1, "the first packet is forward: {f:?}");
-        if f.reason == EndReason::Active {
+        if reason.is_none() {
             assert!(n >= 1);
         } else {
             self.packets += n;
@@ -305,7 +316,7 @@ impl Check<'_> {
                 assert!(n >= 2, "compat never writes a single-packet flow: {f:?}");
             }
         }
-        if f.reason == EndReason::Evicted {
+        if reason == Some(EndReason::Evicted) {
             assert!(self.cfg.max_flows.is_some(), "evicted without a limit");
             self.evicted += 1;
         }
@@ -354,7 +365,7 @@ impl Check<'_> {
             // inter-arrival time (NaN), a row no finished flow produces.
             let documented = compat
                 && ((duration == 0 && (i == c.byts_s || i == c.pkts_s))
-                    || (f.reason == EndReason::Active && n < 2 && c.flow_iat.contains(&i)));
+                    || (reason.is_none() && n < 2 && c.flow_iat.contains(&i)));
             assert!(
                 documented,
                 "feature {i} = {x} ({:?}, duration {duration}, {n} packets): {f:?}",
@@ -393,7 +404,11 @@ fuzz_target!(|input: Input| {
                     added += 1;
                 }
                 Op::Sweep(t) => table.sweep(advance(now, t), &mut out),
-                Op::Interim(t, every) => table.interim(advance(now, t), every.us(), &mut out),
+                Op::Interim(t, every) => {
+                    table.interim(advance(now, t), every.us(), &mut |s: Snapshot| {
+                        check.snapshot(&s)
+                    })
+                }
             }
             if let Some(max) = cfg.max_flows {
                 assert!(

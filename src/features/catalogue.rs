@@ -54,6 +54,18 @@ pub enum Layout {
 }
 
 impl Layout {
+    /// The layout of a profile's CSV: the era tool's, or with `ml_columns`
+    /// the dataset's machine-learning layout (`fixed` writes 2018's).
+    pub fn for_profile(profile: crate::features::Profile, ml_columns: bool) -> Layout {
+        use crate::features::Profile;
+        match (profile, ml_columns) {
+            (Profile::Cic2017, false) => Layout::Tool2017,
+            (Profile::Cic2017, true) => Layout::Ml2017,
+            (_, false) => Layout::Tool2018,
+            (_, true) => Layout::Ml2018,
+        }
+    }
+
     /// Catalogue indices of the layout's columns, in order.
     pub fn columns(self) -> Vec<usize> {
         let first = match self {

@@ -512,6 +512,11 @@ impl Bundle {
         })
     }
 
+    /// The name of label `i` (`?` for an index out of range).
+    pub fn label(&self, i: usize) -> &str {
+        self.labels.get(i).map_or("?", String::as_str)
+    }
+
     /// Number of inputs per flow (F).
     pub fn width(&self) -> usize {
         self.inputs.len()

@@ -12,6 +12,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 pub mod bundle;
+pub mod check;
 pub mod runtime;
 
 pub use bundle::{Bundle, FlowRow, GroupBy, LayoutSpec, OutputKind};

@@ -9,7 +9,6 @@
 //! error, or log it, count, and try again with the next batch, so writing
 //! resumes once the disk has space or the file is writable again.
 
-use super::sensor::OnOutputError;
 use crate::error::Error;
 use std::fs::File;
 use std::io::{self, Write};
@@ -18,6 +17,28 @@ use std::time::{Duration, Instant};
 
 /// How often a failure that goes on is logged again.
 const RELOG: Duration = Duration::from_secs(10);
+
+/// What a failing output (alerts file, flow CSV) does to the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnOutputError {
+    /// Log the error, flush what can be flushed and end the run with an error.
+    #[default]
+    Stop,
+    /// Log the error, count every record that could not be written, and keep
+    /// trying: writing resumes once the output works again.
+    Continue,
+}
+
+impl std::str::FromStr for OnOutputError {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "stop" => Ok(Self::Stop),
+            "continue" => Ok(Self::Continue),
+            _ => Err(format!("expected stop or continue, got {s:?}")),
+        }
+    }
+}
 
 /// Counters of one output.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -1,9 +1,9 @@
 //! `model check`: loads a bundle, describes it, and optionally scores a flow
 //! CSV, writing one `label,score[,class probabilities]` row per input row.
 
+use super::{Device, GroupBy, LayoutSpec, Model, OutputKind};
 use crate::error::Error;
 use crate::flowcsv;
-use crate::infer::{Device, GroupBy, LayoutSpec, Model, OutputKind};
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -28,7 +28,7 @@ const BATCH: usize = 1024;
 /// Runs `model check`, printing the description to `out`.
 pub fn check(cfg: &CheckConfig, out: &mut dyn Write) -> Result<(), Error> {
     let mut model = Model::load(&cfg.model, cfg.device, cfg.onnxruntime.as_deref())?;
-    let (_, lib) = crate::infer::runtime::init(cfg.onnxruntime.as_deref())?;
+    let (_, lib) = super::runtime::init(cfg.onnxruntime.as_deref())?;
     let desc = describe(&model, &lib.display().to_string());
     let stdout_err = |source| Error::Output {
         path: PathBuf::from("-"),

@@ -1,0 +1,331 @@
+//! The alert writer stage: turns scored batches into EVE alert and flow
+//! events, sends alerts to syslog and the IPS hook, and writes stats
+//! events.
+//!
+//! Every alerting verdict becomes one [`Alert`]. When the IPS hook queues a
+//! `block` run for it, the alert is held back and rendered once the run
+//! settles, so that `alert.action` is `blocked` only when the script
+//! confirmed the block; it then goes to the alerts output and syslog
+//! together. A flow never gets the same label twice: an interim alert
+//! suppresses a final verdict with the same label (counted).
+
+use super::counters::{Counters, Metrics};
+use super::inference::Batch;
+use super::outfile::OutFile;
+use super::reader::wall_us;
+use super::worker::Item;
+use crate::alert::{Action, Alert};
+use crate::error::Error;
+use crate::eve::{self, Context};
+use crate::infer::{Bundle, Verdict};
+use crate::ips::{Decision, Hook, HookAlert, Outcome, Settled};
+use crate::syslog::{Severity, SyslogSink};
+use crossbeam::channel::{Receiver, RecvTimeoutError, Select, TryRecvError};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The alert writer's outputs and settings.
+pub(super) struct Sinks {
+    /// EVE JSON lines.
+    pub(super) alerts: OutFile,
+    /// Log every scored flow as a `flow` event.
+    pub(super) flow_events: bool,
+    /// Syslog, when configured.
+    pub(super) syslog: Option<SyslogSink>,
+    /// The capture files' names (replay).
+    pub(super) files: Vec<String>,
+    /// The capture interface (live).
+    pub(super) iface: Option<String>,
+    /// The IPS hook.
+    pub(super) hook: Option<Hook>,
+    /// Write a stats event this often.
+    pub(super) stats_interval: Option<Duration>,
+    /// Write a stats event at exit.
+    pub(super) stats_at_exit: bool,
+    /// Set by SIGHUP: reopen the alerts file.
+    pub(super) reopen: Arc<AtomicBool>,
+    /// A flow CSV is written (its counters are in the stats event).
+    pub(super) csv: bool,
+}
+
+/// The alert writer.
+pub(super) struct Writer<'a> {
+    s: Sinks,
+    bundle: &'a Bundle,
+    metrics: &'a Metrics,
+    t0: Instant,
+    /// Finished flows handled.
+    flows: u64,
+    /// Alert events per label index.
+    alert_counts: Vec<u64>,
+    interim_alerts: u64,
+    repeats_suppressed: u64,
+    /// Flows with an interim alert: flow id → label.
+    alerted: HashMap<u64, usize>,
+    /// Alerts held back until their IPS hook `block` run settles.
+    held: HashMap<crate::ips::JobId, Alert>,
+    buf: Vec<u8>,
+    one: Vec<u8>,
+}
+
+impl<'a> Writer<'a> {
+    /// A writer to `s` for the model `bundle`.
+    pub(super) fn new(s: Sinks, bundle: &'a Bundle, metrics: &'a Metrics, t0: Instant) -> Self {
+        Writer {
+            s,
+            bundle,
+            metrics,
+            t0,
+            flows: 0,
+            alert_counts: vec![0; bundle.labels.len()],
+            interim_alerts: 0,
+            repeats_suppressed: 0,
+            alerted: HashMap::new(),
+            held: HashMap::new(),
+            buf: Vec::with_capacity(1 << 16),
+            one: Vec::with_capacity(1024),
+        }
+    }
+
+    fn batch(&mut self, batch: &Batch) -> Result<(), Error> {
+        self.buf.clear();
+        for (i, (item, v)) in batch.items.iter().zip(&batch.scored.verdicts).enumerate() {
+            let probs = batch.scored.probs_of(i);
+            let flow = item.summary();
+            if item.is_interim() {
+                if !v.alert {
+                    continue;
+                }
+                let id = flow.flow_id();
+                if self.alerted.get(&id) == Some(&v.label) {
+                    continue;
+                }
+                self.alerted.insert(id, v.label);
+                self.interim_alerts += 1;
+                self.alert(item, v, probs);
+                continue;
+            }
+            self.flows += 1;
+            let prior = if self.alerted.is_empty() {
+                None
+            } else {
+                self.alerted.remove(&flow.flow_id())
+            };
+            if v.alert {
+                if prior == Some(v.label) {
+                    self.repeats_suppressed += 1;
+                } else {
+                    self.alert(item, v, probs);
+                }
+            }
+            if self.s.flow_events {
+                let cx = context(&self.s, self.bundle);
+                eve::write_flow(&mut self.buf, &flow, v, probs, item.file, &cx);
+            }
+        }
+        self.s.alerts.write(&self.buf)
+    }
+
+    /// One alert: the hook decides first. When it queued a `block` run, the
+    /// alert is held back until the run settles (its outcome sets
+    /// `action`); otherwise it is written now, `allowed`.
+    fn alert(&mut self, item: &Item, v: &Verdict, probs: &[f32]) {
+        if let Some(n) = self.alert_counts.get_mut(v.label) {
+            *n += 1;
+        }
+        let alert = Alert::new(self.bundle, item.summary(), *v, probs, item.file);
+        let mut one = std::mem::take(&mut self.one);
+        one.clear();
+        eve::write_alert(&mut one, &alert, &context(&self.s, self.bundle));
+        let decision = self.s.hook.as_mut().map(|h| {
+            let f = &alert.flow;
+            let proto = eve::proto_name(f.key.proto);
+            let hook_alert = HookAlert {
+                src: f.src.to_ip(),
+                src_port: f.src_port,
+                dst: f.dst.to_ip(),
+                dst_port: f.dst_port,
+                proto: &proto,
+                label: self.bundle.label(v.label),
+                score: v.score,
+                json: one.strip_suffix(b"\n").unwrap_or(&one),
+            };
+            h.on_alert(&hook_alert, Instant::now())
+        });
+        if let Some(Decision::Queued(id)) = decision {
+            self.held.insert(id, alert);
+        } else {
+            self.buf.extend_from_slice(&one);
+            syslog(&mut self.s.syslog, &alert, &one);
+        }
+        self.one = one;
+    }
+
+    /// Writes a held alert whose `block` run settled, to the alerts output
+    /// and syslog at once.
+    fn release(&mut self, s: Settled) -> Result<(), Error> {
+        let Some(mut alert) = self.held.remove(&s.id) else {
+            return Ok(());
+        };
+        if s.outcome == Outcome::Blocked {
+            alert.action = Action::Blocked;
+        }
+        self.one.clear();
+        eve::write_alert(&mut self.one, &alert, &context(&self.s, self.bundle));
+        syslog(&mut self.s.syslog, &alert, &self.one);
+        self.s.alerts.write(&self.one)
+    }
+
+    /// Writes the alerts whose `block` runs settled since last time.
+    fn settle_hook(&mut self) -> Result<(), Error> {
+        let settled = match self.s.hook.as_mut() {
+            Some(h) => h.poll(Instant::now()),
+            None => return Ok(()),
+        };
+        for s in settled {
+            self.release(s)?;
+        }
+        Ok(())
+    }
+
+    /// At the end: waits for every hook run still queued or running (each
+    /// bounded by the timeout) and writes every held alert.
+    fn finish_hook(&mut self) -> Result<(), Error> {
+        let Some(mut hook) = self.s.hook.take() else {
+            return Ok(());
+        };
+        let mut result = Ok(());
+        hook.finish(|s| {
+            let r = self.release(s);
+            if result.is_ok() {
+                result = r;
+            }
+        });
+        self.s.hook = Some(hook);
+        result
+    }
+
+    /// Waits until `wake` for the next batch; a report of the IPS hook's
+    /// runner ends the wait early (`Ok(None)`), so its held alert goes out.
+    fn next_batch(
+        &self,
+        rx: &Receiver<Arc<Batch>>,
+        wake: Instant,
+    ) -> Result<Option<Arc<Batch>>, RecvTimeoutError> {
+        let Some(reports) = self.s.hook.as_ref().and_then(Hook::reports) else {
+            return rx.recv_deadline(wake).map(Some);
+        };
+        let mut sel = Select::new();
+        let batches = sel.recv(rx);
+        sel.recv(reports);
+        match sel.ready_deadline(wake) {
+            Ok(i) if i == batches => match rx.try_recv() {
+                Ok(batch) => Ok(Some(batch)),
+                Err(TryRecvError::Empty) => Ok(None),
+                Err(TryRecvError::Disconnected) => Err(RecvTimeoutError::Disconnected),
+            },
+            Ok(_) => Ok(None),
+            Err(_) => Err(RecvTimeoutError::Timeout),
+        }
+    }
+
+    /// Every counter now: the other stages' and this writer's.
+    fn counters(&self) -> Counters {
+        let mut c = self.metrics.snapshot(self.s.csv);
+        c.flows_scored = self.flows;
+        c.alerts = self
+            .bundle
+            .labels
+            .iter()
+            .zip(&self.alert_counts)
+            .filter(|(_, &n)| n > 0)
+            .map(|(l, &n)| (l.clone(), n))
+            .collect();
+        c.interim_alerts = self.interim_alerts;
+        c.repeats_suppressed = self.repeats_suppressed;
+        if let Some(sys) = &self.s.syslog {
+            let st = sys.stats();
+            c.syslog_lost = st.failed;
+            c.syslog_reconnects = st.reconnects;
+        }
+        c.hook = self.s.hook.as_ref().map(Hook::stats);
+        c.alerts_out = self.s.alerts.stats();
+        c.elapsed = self.t0.elapsed();
+        c
+    }
+
+    /// Writes a stats event to the alerts output and a line to the log.
+    fn stats(&mut self) -> Result<(), Error> {
+        let c = self.counters();
+        let ev = c.stats_event(eve::timestamp(wall_us()), self.s.iface.as_deref());
+        eprintln!("{}", c.stats_line());
+        let mut line = ev.to_string().into_bytes();
+        line.push(b'\n');
+        self.s.alerts.write(&line)
+    }
+
+    /// Between batches: SIGHUP, settled hook runs, hook TTLs, the stats timer.
+    fn housekeeping(&mut self, next_stats: &mut Option<Instant>) -> Result<(), Error> {
+        if self.s.reopen.swap(false, Relaxed) {
+            self.s.alerts.reopen()?;
+            eprintln!("flowsentinel: SIGHUP: output files reopened");
+        }
+        self.settle_hook()?;
+        let now = Instant::now();
+        if let Some(h) = self.s.hook.as_mut() {
+            h.expire(now);
+        }
+        if let (Some(t), Some(every)) = (*next_stats, self.s.stats_interval) {
+            if now >= t {
+                self.stats()?;
+                *next_stats = Some(t + every);
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs the stage until inference is done; returns every counter at
+    /// the end (the flow CSV's are the CSV stage's to report).
+    pub(super) fn run(mut self, rx: Receiver<Arc<Batch>>) -> Result<Counters, Error> {
+        let mut next_stats = self.s.stats_interval.map(|d| self.t0 + d);
+        loop {
+            let mut wake = Instant::now() + Duration::from_secs(1);
+            if let Some(t) = next_stats {
+                wake = wake.min(t);
+            }
+            if let Some(t) = self.s.hook.as_ref().and_then(Hook::next_expiry) {
+                wake = wake.min(t);
+            }
+            match self.next_batch(&rx, wake) {
+                Ok(None) | Err(RecvTimeoutError::Timeout) => {}
+                Ok(Some(batch)) => self.batch(&batch)?,
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+            self.housekeeping(&mut next_stats)?;
+        }
+        self.finish_hook()?;
+        if self.s.stats_at_exit {
+            self.stats()?;
+        }
+        Ok(self.counters())
+    }
+}
+
+/// The context every event of the run shares.
+fn context<'a>(s: &'a Sinks, bundle: &'a Bundle) -> Context<'a> {
+    Context {
+        bundle,
+        iface: s.iface.as_deref(),
+        files: &s.files,
+    }
+}
+
+/// Sends an alert's line to syslog, if configured.
+fn syslog(sink: &mut Option<SyslogSink>, alert: &Alert, line: &[u8]) {
+    if let Some(sys) = sink.as_mut() {
+        let line = String::from_utf8_lossy(line.strip_suffix(b"\n").unwrap_or(line));
+        sys.send(Severity::of_alert(alert.severity), &line);
+    }
+}

@@ -1,0 +1,96 @@
+//! The flow CSV stage: every finished flow as a row in the profile's
+//! CICFlowMeter layout, with the model's label and score appended
+//! (`--flows-csv`). Interim snapshots are not written.
+//!
+//! A batch's rows are formatted into memory, then written whole through
+//! [`OutFile`], which counts what a failing disk loses.
+
+use super::counters::Metrics;
+use super::inference::Batch;
+use super::outfile::{OutFile, OutputStats};
+use super::worker::Flow;
+use crate::error::Error;
+use crate::features::{Layout, Profile};
+use crate::infer::Bundle;
+use crate::labels::Labeler;
+use crate::output::CsvWriter;
+use crossbeam::channel::Receiver;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::Arc;
+
+/// The columns appended to every row.
+const EXTRA: [&str; 2] = ["ML Label", "ML Score"];
+
+/// The flow CSV stage's state.
+pub(super) struct CsvSink {
+    /// Formats a batch's rows into memory; `file` then writes them whole.
+    csv: CsvWriter<Vec<u8>>,
+    file: OutFile,
+    layout: Layout,
+    labeler: Labeler,
+    profile: Profile,
+    /// Set by SIGHUP: reopen the file.
+    reopen: Arc<AtomicBool>,
+}
+
+impl CsvSink {
+    /// A sink writing to `file` (a header only at the start of a file, also
+    /// when appending).
+    pub(super) fn new(
+        file: OutFile,
+        profile: Profile,
+        labeler: Labeler,
+        reopen: Arc<AtomicBool>,
+    ) -> Self {
+        let layout = Layout::for_profile(profile, false);
+        CsvSink {
+            csv: CsvWriter::in_memory(layout, profile, &EXTRA, file.is_empty()),
+            file,
+            layout,
+            labeler,
+            profile,
+            reopen,
+        }
+    }
+
+    /// Runs the stage until inference is done.
+    pub(super) fn run(
+        mut self,
+        rx: Receiver<Arc<Batch>>,
+        bundle: &Bundle,
+        metrics: &Metrics,
+    ) -> Result<OutputStats, Error> {
+        let mut score = String::new();
+        for batch in rx.iter() {
+            if self.reopen.swap(false, Relaxed) {
+                self.file.reopen()?;
+                if self.file.is_empty() {
+                    self.csv = CsvWriter::in_memory(self.layout, self.profile, &EXTRA, true);
+                }
+            }
+            for (item, v) in batch.items.iter().zip(&batch.scored.verdicts) {
+                let Flow::Finished(flow) = &item.flow else {
+                    continue;
+                };
+                let (src, _, dst, _) = flow.endpoints();
+                let truth = self
+                    .labeler
+                    .label(src, dst, flow.record.start_us(), self.profile);
+                score.clear();
+                score.push_str(&v.score.to_string());
+                // Writing into memory cannot fail.
+                let _ = self.csv.write_with(
+                    flow,
+                    &item.features,
+                    truth,
+                    &[bundle.label(v.label), &score],
+                );
+            }
+            let r = self.file.write(self.csv.get_mut());
+            self.csv.get_mut().clear();
+            metrics.csv(self.file.stats());
+            r?;
+        }
+        Ok(self.file.stats())
+    }
+}

@@ -1,0 +1,147 @@
+//! The inference stage: orders the flows the workers finished and scores
+//! them in batches, then hands every scored batch to each sink.
+//!
+//! An epoch is released once every worker has answered it, its flows
+//! sorted by (last packet, first packet, key), so flow order, and with it
+//! the windows of sequence models, is the same for any worker count. A
+//! batch runs when B flows are ready or T has passed since the first of
+//! them arrived.
+
+use super::counters::Metrics;
+use super::worker::{Finished, Item};
+use crate::error::Error;
+use crate::infer::{FlowRow, Model, Scored};
+use crossbeam::channel::{Receiver, RecvTimeoutError, Sender};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A scored batch: flows in release order with their verdicts.
+pub(super) struct Batch {
+    /// The flows.
+    pub(super) items: Vec<Item>,
+    /// Their verdicts, in the same order.
+    pub(super) scored: Scored,
+}
+
+/// Batching settings.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Batching {
+    /// Flows per batch (B).
+    pub(super) size: usize,
+    /// The longest a ready flow waits for its batch to fill (T).
+    pub(super) timeout: Duration,
+}
+
+/// `to.extend(items)`, but a move when `to` is empty: the end-of-input
+/// drain hands over every open flow at once.
+fn append(to: &mut Vec<Item>, items: Vec<Item>) {
+    if to.is_empty() {
+        *to = items;
+    } else {
+        to.extend(items);
+    }
+}
+
+/// Scores batches and sends each to every sink.
+struct Scorer<'a> {
+    model: Model,
+    sinks: Vec<Sender<Arc<Batch>>>,
+    size: usize,
+    batches: u64,
+    metrics: &'a Metrics,
+}
+
+impl Scorer<'_> {
+    /// Scores `ready` in batches of at most B; false once a sink is gone.
+    fn run(&mut self, ready: Vec<Item>) -> Result<bool, Error> {
+        // Batches are taken off the front by moving out, never by shifting
+        // the rest: the drain at the end of input can hold millions of flows.
+        let mut all = ready.into_iter();
+        loop {
+            let items: Vec<Item> = all.by_ref().take(self.size).collect();
+            if items.is_empty() {
+                return Ok(true);
+            }
+            let rows: Vec<FlowRow> = items.iter().map(Item::row).collect();
+            let scored = self.model.score(&rows)?;
+            self.batches += 1;
+            self.metrics.batches(self.batches);
+            let batch = Arc::new(Batch { items, scored });
+            for sink in &self.sinks {
+                if sink.send(Arc::clone(&batch)).is_err() {
+                    return Ok(false);
+                }
+            }
+        }
+    }
+}
+
+/// Runs the stage until every worker has finished (or a sink is gone);
+/// returns the number of batches.
+pub(super) fn run(
+    rx: Receiver<Finished>,
+    workers: usize,
+    model: Model,
+    sinks: Vec<Sender<Arc<Batch>>>,
+    batching: Batching,
+    metrics: &Metrics,
+) -> Result<u64, Error> {
+    let size = batching.size.max(1);
+    let mut scorer = Scorer {
+        model,
+        sinks,
+        size,
+        batches: 0,
+        metrics,
+    };
+    let mut pending: BTreeMap<u64, (usize, Vec<Item>)> = BTreeMap::new();
+    let mut ready: Vec<Item> = Vec::new();
+    let mut since: Option<Instant> = None;
+    loop {
+        let msg = match since {
+            None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+            Some(t) => rx.recv_timeout(batching.timeout.saturating_sub(t.elapsed())),
+        };
+        match msg {
+            Ok(f) => {
+                let slot = pending.entry(f.epoch).or_default();
+                slot.0 += 1;
+                append(&mut slot.1, f.items);
+                while let Some(first) = pending.first_entry() {
+                    if first.get().0 < workers {
+                        break;
+                    }
+                    let (_, mut items) = first.remove();
+                    items.sort_unstable_by_key(Item::sort_key);
+                    append(&mut ready, items);
+                }
+                if !ready.is_empty() && since.is_none() {
+                    since = Some(Instant::now());
+                }
+                if ready.len() >= size {
+                    let full = ready.len() - ready.len() % size;
+                    let head: Vec<Item> = ready.drain(..full).collect();
+                    if !scorer.run(head)? {
+                        return Ok(scorer.batches);
+                    }
+                    since = (!ready.is_empty()).then(Instant::now);
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                if !scorer.run(std::mem::take(&mut ready))? {
+                    return Ok(scorer.batches);
+                }
+                since = None;
+            }
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    // Every worker has finished: whatever is pending is complete.
+    for (_, (_, mut items)) in std::mem::take(&mut pending) {
+        items.sort_unstable_by_key(Item::sort_key);
+        append(&mut ready, items);
+    }
+    scorer.run(ready)?;
+    Ok(scorer.batches)
+}

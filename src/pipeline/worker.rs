@@ -1,0 +1,166 @@
+//! The flow worker stage: each worker owns one shard of the flow table
+//! (lock-free by ownership: no other thread touches it) and turns the
+//! epochs of packets the reader sends it into finished flows and interim
+//! snapshots, each with its features.
+//!
+//! Every epoch is answered with one [`Finished`] message, even an empty
+//! one, so that inference can release epochs in order. At the end of input
+//! the worker drains its table and sends every open flow as epoch
+//! `u64::MAX`.
+
+use super::counters::Metrics;
+use super::reader::Epoch;
+use crate::alert::FlowSummary;
+use crate::features::FeatureVector;
+use crate::flow::{FinishedFlow, FlowConfig, FlowKey, FlowTable, Snapshot};
+use crate::infer::FlowRow;
+use crossbeam::channel::{Receiver, Sender};
+
+/// A flow as the worker hands it on: ended, or a snapshot of an open one.
+pub(super) enum Flow {
+    /// The flow ended.
+    Finished(FinishedFlow),
+    /// An interim snapshot of a flow still open.
+    Interim(Snapshot),
+}
+
+/// A flow with its features and the capture file it was seen in.
+pub(super) struct Item {
+    /// The flow.
+    pub(super) flow: Flow,
+    /// Its features.
+    pub(super) features: FeatureVector,
+    /// The capture file of the epoch that ended it.
+    pub(super) file: usize,
+}
+
+impl Item {
+    /// True for an interim snapshot.
+    pub(super) fn is_interim(&self) -> bool {
+        matches!(self.flow, Flow::Interim(_))
+    }
+
+    /// The flow's summary, for events and alerts.
+    pub(super) fn summary(&self) -> FlowSummary {
+        match &self.flow {
+            Flow::Finished(f) => FlowSummary::finished(f),
+            Flow::Interim(s) => FlowSummary::snapshot(s),
+        }
+    }
+
+    /// The release order of flows: (last packet, first packet, key).
+    pub(super) fn sort_key(&self) -> (i64, i64, FlowKey) {
+        let (record, key) = match &self.flow {
+            Flow::Finished(f) => (&f.record, f.key),
+            Flow::Interim(s) => (&s.record, s.key),
+        };
+        (record.last_us(), record.start_us(), key)
+    }
+
+    /// The model's input row.
+    pub(super) fn row(&self) -> FlowRow {
+        let (key, src_is_a) = match &self.flow {
+            Flow::Finished(f) => (f.key, f.src_is_a),
+            Flow::Interim(s) => (s.key, s.src_is_a),
+        };
+        let (src, src_port, dst, dst_port) = key.endpoints(src_is_a);
+        FlowRow {
+            features: self.features,
+            src,
+            dst,
+            src_port,
+            dst_port,
+            proto: key.proto,
+            interim: self.is_interim(),
+        }
+    }
+}
+
+/// A worker → inference message: what one epoch finished.
+pub(super) struct Finished {
+    /// The epoch (`u64::MAX`: the end-of-input drain).
+    pub(super) epoch: u64,
+    /// Finished flows and interim snapshots.
+    pub(super) items: Vec<Item>,
+}
+
+/// Worker settings.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct WorkerOpts {
+    /// The flow table's settings (its share of the cap).
+    pub(super) flow: FlowConfig,
+    /// Score open flows every this many µs of their life (0: never).
+    pub(super) interim_after_us: i64,
+}
+
+/// Runs worker `me` until the reader lets it go, then drains its table.
+pub(super) fn run(
+    rx: Receiver<Epoch>,
+    tx: Sender<Finished>,
+    opts: WorkerOpts,
+    metrics: &Metrics,
+    me: usize,
+) {
+    let mut table = FlowTable::new(opts.flow);
+    let publish = |table: &FlowTable| {
+        let st = table.stats();
+        metrics.table(
+            me,
+            table.len() as u64,
+            st.evicted,
+            st.single_packet_discarded,
+        );
+    };
+    let mut last_file = 0usize;
+    for e in rx.iter() {
+        let mut items = Vec::new();
+        let file = e.file;
+        let mut finished = |f: FinishedFlow| {
+            let features = f.record.features();
+            items.push(Item {
+                flow: Flow::Finished(f),
+                features,
+                file,
+            });
+        };
+        for p in &e.packets {
+            table.on_packet(p, &mut finished);
+        }
+        let mut interim = 0u64;
+        if let Some(t) = e.tick {
+            if t.sweep {
+                table.sweep(t.now_us, &mut finished);
+            }
+            table.interim(t.now_us, opts.interim_after_us, &mut |s: Snapshot| {
+                let features = s.record.features();
+                interim += 1;
+                items.push(Item {
+                    flow: Flow::Interim(s),
+                    features,
+                    file,
+                });
+            });
+        }
+        last_file = e.file;
+        metrics.flows(items.len() as u64 - interim, interim);
+        publish(&table);
+        if tx.send(Finished { epoch: e.id, items }).is_err() {
+            return;
+        }
+    }
+    let mut items = Vec::with_capacity(table.len());
+    table.drain(&mut |f: FinishedFlow| {
+        let features = f.record.features();
+        items.push(Item {
+            flow: Flow::Finished(f),
+            features,
+            file: last_file,
+        });
+    });
+    metrics.flows(items.len() as u64, 0);
+    publish(&table);
+    let _ = tx.send(Finished {
+        epoch: u64::MAX,
+        items,
+    });
+}
