@@ -45,7 +45,7 @@ pub(super) fn read_live(
         loop {
             match cap.next_frame() {
                 Ok(Some(frame)) => {
-                    if let Some(meta) = reader.decode(&frame, link, rules) {
+                    if let Some(meta) = reader.decode(&frame, rules) {
                         if !feed.push(meta, 0) {
                             downstream = false;
                             break;

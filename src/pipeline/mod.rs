@@ -9,7 +9,7 @@ pub use outfile::OutputStats;
 pub mod sensor;
 
 use crate::capture::{CaptureError, Frame, PcapFile};
-use crate::decode::{decode, DecodeRules, LinkType, PacketMeta, SkipReason};
+use crate::decode::{decode, DecodeRules, PacketMeta, SkipReason};
 use crate::error::Error;
 use crate::features::{Layout, Profile};
 use crate::flow::{FlowConfig, FlowTable};
@@ -246,7 +246,6 @@ impl Reader {
         rules: DecodeRules,
         mut on_packet: impl FnMut(PacketMeta) -> bool,
     ) -> bool {
-        let link = file.link();
         loop {
             let frame = match file.next_frame() {
                 Ok(Some(frame)) => frame,
@@ -258,7 +257,7 @@ impl Reader {
                     return true;
                 }
             };
-            if let Some(meta) = self.decode(&frame, link, rules) {
+            if let Some(meta) = self.decode(&frame, rules) {
                 if !on_packet(meta) {
                     return false;
                 }
@@ -270,14 +269,9 @@ impl Reader {
     }
 
     /// Counts and decodes one frame; `None` when it is skipped.
-    pub(crate) fn decode(
-        &mut self,
-        frame: &Frame<'_>,
-        link: LinkType,
-        rules: DecodeRules,
-    ) -> Option<PacketMeta> {
+    pub(crate) fn decode(&mut self, frame: &Frame<'_>, rules: DecodeRules) -> Option<PacketMeta> {
         self.packets_read += 1;
-        match decode(frame, link, rules) {
+        match decode(frame, rules) {
             Ok(meta) => {
                 self.packets_decoded += 1;
                 Some(meta)
