@@ -13,7 +13,7 @@ use crate::decode::Addr;
 use crate::features::{
     Column, FeatureVector, Kind, Layout, Profile, COLUMNS, FIRST_FEATURE, LABEL,
 };
-use crate::flow::FinishedFlow;
+use crate::flow::{FinishedFlow, FlowKey};
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
@@ -91,6 +91,17 @@ pub fn push_addr(out: &mut String, a: Addr) {
         _ => {
             let _ = write!(out, "{a}");
         }
+    }
+}
+
+/// Appends the CICFlowMeter Flow ID of `key`, `A-B-portA-portB-proto`.
+fn push_flow_id(out: &mut String, key: &FlowKey) {
+    push_addr(out, key.a);
+    out.push('-');
+    push_addr(out, key.b);
+    for n in [key.a_port, key.b_port, u16::from(key.proto)] {
+        out.push('-');
+        push_int(out, i64::from(n));
     }
 }
 
@@ -227,7 +238,7 @@ impl<W: Write> CsvWriter<W> {
             }
             let kind = COLUMNS.get(c).map_or(Kind::Text, |col: &Column| col.kind);
             match c {
-                0 => flow.key.write_flow_id(line),
+                0 => push_flow_id(line, &flow.key),
                 1 => push_addr(line, src),
                 2 => push_int(line, i64::from(src_port)),
                 3 => push_addr(line, dst),
