@@ -454,11 +454,6 @@ impl SyslogSink {
         self.last_error.as_ref()
     }
 
-    /// The target this sink writes to.
-    pub fn target(&self) -> &SyslogTarget {
-        &self.target
-    }
-
     /// Formats the message into `self.frame`, framed for the transport.
     fn render(&mut self, severity: Severity, msg: &str) -> io::Result<()> {
         self.msg.clear();
