@@ -1,9 +1,10 @@
 //! Capture: reads frames from pcap and pcapng files, or from a live
 //! interface, through libpcap (the `pcap` crate).
 //!
-//! Owns the file and interface handles, the link type, and for live capture
-//! the BPF filter, the kernel buffer and the kernel's drop counters. Output:
-//! borrowed [`Frame`]s, one at a time, with timestamps in microseconds
+//! Owns the file and interface handles, the link type ([`LinkType`], from the
+//! capture's DLT value), and for live capture the BPF filter, the kernel
+//! buffer and the kernel's drop counters. Output: borrowed [`Frame`]s, one at
+//! a time, each with its link type and a timestamp in microseconds
 //! (nanosecond files are truncated to whole microseconds by libpcap, as the
 //! era tool did).
 //!
@@ -22,22 +23,53 @@
 //! found cheaply: only a record that libpcap returns at exactly the snaplen
 //! has its header read again, through a buffered reader of the file.
 
-use crate::decode::LinkType;
 use std::fmt;
 use std::fs::File;
 use std::io::{BufReader, Read};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
+/// The link layers flowsentinel decodes, from the capture's DLT value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkType {
+    /// DLT_EN10MB: Ethernet II, optionally with 802.1Q / 802.1ad tags.
+    Ethernet,
+    /// DLT_LINUX_SLL: Linux "cooked" capture v1.
+    LinuxSll,
+    /// DLT_LINUX_SLL2: Linux "cooked" capture v2.
+    LinuxSll2,
+    /// DLT_NULL: BSD loopback, 4-byte address family in host order.
+    Null,
+    /// DLT_LOOP: OpenBSD loopback, 4-byte address family in network order.
+    Loop,
+    /// Raw IP, version taken from the first nibble.
+    Raw,
+}
+
+impl LinkType {
+    /// Maps a libpcap DLT value, or `None` when it is not supported.
+    pub fn from_dlt(dlt: i32) -> Option<Self> {
+        match dlt {
+            1 => Some(Self::Ethernet),
+            113 => Some(Self::LinuxSll),
+            276 => Some(Self::LinuxSll2),
+            0 => Some(Self::Null),
+            108 => Some(Self::Loop),
+            12 | 14 | 101 | 228 | 229 => Some(Self::Raw),
+            _ => None,
+        }
+    }
+}
+
 /// One captured frame, borrowed from the capture's buffer.
 #[derive(Debug, Clone, Copy)]
 pub struct Frame<'a> {
     /// Capture time, µs since the epoch.
     pub ts_us: i64,
+    /// The capture's link type: how `data` begins.
+    pub link: LinkType,
     /// The captured bytes.
     pub data: &'a [u8],
-    /// The frame's length on the wire.
-    pub wire_len: u32,
 }
 
 /// A capture file that cannot be read, or stopped being readable.
@@ -294,11 +326,6 @@ impl PcapFile {
         self.link
     }
 
-    /// The file's path.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// File size in bytes.
     pub fn size(&self) -> u64 {
         self.size
@@ -332,8 +359,8 @@ impl PcapFile {
                     .saturating_add(ts.tv_usec);
                 Ok(Some(Frame {
                     ts_us,
+                    link: self.link,
                     data,
-                    wire_len: pkt.header.len,
                 }))
             }
             Err(pcap::Error::NoMorePackets) => Ok(None),
@@ -482,8 +509,8 @@ impl LiveCapture {
                         .tv_sec
                         .saturating_mul(1_000_000)
                         .saturating_add(ts.tv_usec),
+                    link: self.link,
                     data: pkt.data,
-                    wire_len: pkt.header.len,
                 }))
             }
             Err(pcap::Error::TimeoutExpired) => Ok(None),

@@ -18,40 +18,8 @@
 //! [`SkipReason`] that the caller counts.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
-use crate::capture::Frame;
+use crate::capture::{Frame, LinkType};
 use etherparse::{Ipv4HeaderSlice, Ipv6HeaderSlice, TcpHeaderSlice, UdpHeaderSlice};
-
-/// The link layers flowsentinel decodes, from the capture's DLT value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LinkType {
-    /// DLT_EN10MB: Ethernet II, optionally with 802.1Q / 802.1ad tags.
-    Ethernet,
-    /// DLT_LINUX_SLL: Linux "cooked" capture v1.
-    LinuxSll,
-    /// DLT_LINUX_SLL2: Linux "cooked" capture v2.
-    LinuxSll2,
-    /// DLT_NULL: BSD loopback, 4-byte address family in host order.
-    Null,
-    /// DLT_LOOP: OpenBSD loopback, 4-byte address family in network order.
-    Loop,
-    /// Raw IP, version taken from the first nibble.
-    Raw,
-}
-
-impl LinkType {
-    /// Maps a libpcap DLT value, or `None` when it is not supported.
-    pub fn from_dlt(dlt: i32) -> Option<Self> {
-        match dlt {
-            1 => Some(Self::Ethernet),
-            113 => Some(Self::LinuxSll),
-            276 => Some(Self::LinuxSll2),
-            0 => Some(Self::Null),
-            108 => Some(Self::Loop),
-            12 | 14 | 101 | 228 | 229 => Some(Self::Raw),
-            _ => None,
-        }
-    }
-}
 
 /// An IPv4 or IPv6 address, stored in 16 bytes (IPv4 in the first four).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
@@ -223,12 +191,8 @@ const PROTO_ICMP: u8 = 1;
 const ICMP_QUOTING: [u8; 5] = [3, 4, 5, 11, 12];
 
 /// Decodes one frame under `rules`.
-pub fn decode(
-    frame: &Frame<'_>,
-    link: LinkType,
-    rules: DecodeRules,
-) -> Result<PacketMeta, SkipReason> {
-    let ip = ip_slice(frame.data, link)?;
+pub fn decode(frame: &Frame<'_>, rules: DecodeRules) -> Result<PacketMeta, SkipReason> {
+    let ip = ip_slice(frame.data, frame.link)?;
     let mut meta = match ip.first().map(|b| b >> 4) {
         Some(4) => decode_ipv4(ip, rules)?,
         Some(6) if rules.ipv6 => decode_ipv6(ip)?,

@@ -8,6 +8,7 @@
 
 use crate::alert::{Alert, FlowState, FlowSummary};
 use crate::infer::{Bundle, Verdict};
+use crate::text::UtcTime;
 use serde::Serialize;
 use serde_json::Map;
 
@@ -64,16 +65,7 @@ struct MlPart<'a> {
 
 /// The EVE timestamp: `2026-11-21T05:30:56.022209+0000`, UTC.
 pub fn timestamp(ts_us: i64) -> String {
-    let secs = ts_us.div_euclid(1_000_000);
-    let micros = ts_us.rem_euclid(1_000_000);
-    let (y, mo, d) = crate::output::civil_from_days(secs.div_euclid(86_400));
-    let sod = secs.rem_euclid(86_400);
-    format!(
-        "{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}.{micros:06}+0000",
-        sod / 3600,
-        (sod % 3600) / 60,
-        sod % 60
-    )
+    format!("{}+0000", UtcTime::from_micros(ts_us).iso('T'))
 }
 
 /// The protocol as Suricata names it.

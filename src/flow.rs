@@ -105,17 +105,6 @@ impl FlowKey {
         };
         (key, src_first)
     }
-
-    /// Appends the CICFlowMeter Flow ID, `A-B-portA-portB-proto`.
-    pub fn write_flow_id(&self, out: &mut String) {
-        crate::output::push_addr(out, self.a);
-        out.push('-');
-        crate::output::push_addr(out, self.b);
-        for n in [self.a_port, self.b_port, u16::from(self.proto)] {
-            out.push('-');
-            crate::output::push_int(out, i64::from(n));
-        }
-    }
 }
 
 /// Why a flow ended.

@@ -23,5 +23,6 @@ pub mod labels;
 pub mod output;
 pub mod pipeline;
 pub mod syslog;
+pub mod text;
 
 pub use error::Error;

@@ -57,6 +57,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ::syslog::{Facility, Formatter3164, LogFormat};
 
+use crate::text::UtcTime;
+
 /// The APP-NAME (RFC 5424) and TAG (RFC 3164) of every message.
 pub const APP_NAME: &str = "flowsentinel";
 /// The RFC 5424 MSGID of every alert.
@@ -452,11 +454,6 @@ impl SyslogSink {
         self.last_error.as_ref()
     }
 
-    /// The target this sink writes to.
-    pub fn target(&self) -> &SyslogTarget {
-        &self.target
-    }
-
     /// Formats the message into `self.frame`, framed for the transport.
     fn render(&mut self, severity: Severity, msg: &str) -> io::Result<()> {
         self.msg.clear();
@@ -541,43 +538,24 @@ fn sanitize_hostname(h: &str) -> String {
 fn format_5424(out: &mut Vec<u8>, pri: u8, now: SystemTime, host: &str, pid: u32, msg: &str) {
     // Writing to a Vec cannot fail.
     let _ = write!(out, "<{pri}>1 ");
-    match now.duration_since(UNIX_EPOCH) {
-        Ok(d) => {
-            let secs = d.as_secs();
-            let (y, mo, day) = civil_from_days(secs / 86_400);
-            let s = secs % 86_400;
-            let _ = write!(
-                out,
-                "{y:04}-{mo:02}-{day:02}T{:02}:{:02}:{:02}.{:06}Z",
-                s / 3600,
-                s / 60 % 60,
-                s % 60,
-                d.subsec_micros()
-            );
+    // A SystemTime's seconds since the epoch always fit an i64.
+    let utc = now.duration_since(UNIX_EPOCH).ok().and_then(|d| {
+        let secs = i64::try_from(d.as_secs()).ok()?;
+        Some(UtcTime::from_secs(secs, d.subsec_micros()))
+    });
+    match utc {
+        Some(t) => {
+            let _ = write!(out, "{}Z", t.iso('T'));
         }
-        Err(_) => out.push(b'-'),
+        None => out.push(b'-'),
     }
     let _ = write!(out, " {host} {APP_NAME} {pid} {MSGID} - {msg}");
-}
-
-/// (year, month, day) of a day count since 1970-01-01 (proleptic Gregorian;
-/// Howard Hinnant's `civil_from_days`).
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z % 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + u64::from(month <= 2);
-    (year, month, day)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::text::civil_from_days;
     use std::net::TcpListener;
 
     #[test]

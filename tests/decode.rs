@@ -2,8 +2,8 @@
 //! packets built with etherparse's `PacketBuilder`.
 
 use etherparse::PacketBuilder;
-use flowsentinel::capture::Frame;
-use flowsentinel::decode::{decode, Addr, DecodeRules, LinkType, SkipReason, TcpFlags};
+use flowsentinel::capture::{Frame, LinkType};
+use flowsentinel::decode::{decode, Addr, DecodeRules, SkipReason, TcpFlags};
 
 const COMPAT: DecodeRules = DecodeRules {
     ipv6: false,
@@ -16,11 +16,11 @@ const FIXED: DecodeRules = DecodeRules {
     count_padding: false,
 };
 
-fn frame(data: &[u8]) -> Frame<'_> {
+fn frame(link: LinkType, data: &[u8]) -> Frame<'_> {
     Frame {
         ts_us: 1_700_000_000_000_000,
+        link,
         data,
-        wire_len: data.len() as u32,
     }
 }
 
@@ -57,7 +57,7 @@ fn ethernet_vlan_and_qinq() {
     let mut qinq = eth(0x88a8, &[0, 20, 0x81, 0x00, 0, 10, 0x08, 0x00]);
     qinq.extend_from_slice(&ip);
     for f in [plain, vlan, qinq] {
-        let m = decode(&frame(&f), LinkType::Ethernet, COMPAT).expect("decodes");
+        let m = decode(&frame(LinkType::Ethernet, &f), COMPAT).expect("decodes");
         assert_eq!(
             (m.src, m.dst),
             (Addr::v4([10, 0, 0, 1]), Addr::v4([10, 0, 0, 2]))
@@ -88,7 +88,7 @@ fn linux_sll_sll2_null_loop_and_raw() {
         (LinkType::Loop, lo),
         (LinkType::Raw, ip.clone()),
     ] {
-        let m = decode(&frame(&f), link, COMPAT).unwrap_or_else(|e| panic!("{link:?}: {e:?}"));
+        let m = decode(&frame(link, &f), COMPAT).unwrap_or_else(|e| panic!("{link:?}: {e:?}"));
         assert_eq!(
             (m.src_port, m.dst_port, m.proto, m.payload_len, m.header_len),
             (5353, 53, 17, 3, 8),
@@ -103,27 +103,27 @@ fn linux_sll_sll2_null_loop_and_raw() {
 fn non_ip_truncated_and_ipv6_in_compat_are_skipped_by_reason() {
     let arp = eth(0x0806, &[0u8; 28]);
     assert_eq!(
-        decode(&frame(&arp), LinkType::Ethernet, COMPAT),
+        decode(&frame(LinkType::Ethernet, &arp), COMPAT),
         Err(SkipReason::NotIp)
     );
     assert_eq!(
-        decode(&frame(&[1, 2, 3]), LinkType::Ethernet, COMPAT),
+        decode(&frame(LinkType::Ethernet, &[1, 2, 3]), COMPAT),
         Err(SkipReason::TruncatedLink)
     );
     let mut bad_ip = eth(0x0800, &tcp_ipv4(b""));
     bad_ip.truncate(14 + 10);
     assert_eq!(
-        decode(&frame(&bad_ip), LinkType::Ethernet, COMPAT),
+        decode(&frame(LinkType::Ethernet, &bad_ip), COMPAT),
         Err(SkipReason::MalformedIp)
     );
     let b = PacketBuilder::ipv6([1; 16], [2; 16], 64).tcp(1, 2, 3, 4);
     let mut v6 = Vec::new();
     b.write(&mut v6, b"xy").expect("build");
     assert_eq!(
-        decode(&frame(&v6), LinkType::Raw, COMPAT),
+        decode(&frame(LinkType::Raw, &v6), COMPAT),
         Err(SkipReason::Ipv6InCompat)
     );
-    let m = decode(&frame(&v6), LinkType::Raw, FIXED).expect("fixed takes IPv6");
+    let m = decode(&frame(LinkType::Raw, &v6), FIXED).expect("fixed takes IPv6");
     assert_eq!(
         (m.src_port, m.dst_port, m.proto, m.payload_len),
         (1, 2, 6, 2)
@@ -137,10 +137,10 @@ fn truncated_tcp_header_is_protocol_0_in_compat_and_skipped_in_fixed() {
     ip.truncate(20 + 10);
     // Keep the IP total length consistent with what is left.
     ip[2..4].copy_from_slice(&30u16.to_be_bytes());
-    let m = decode(&frame(&ip), LinkType::Raw, COMPAT).expect("compat keeps it");
+    let m = decode(&frame(LinkType::Raw, &ip), COMPAT).expect("compat keeps it");
     assert_eq!((m.proto, m.src_port, m.payload_len), (0, 0, 0));
     assert_eq!(
-        decode(&frame(&ip), LinkType::Raw, FIXED),
+        decode(&frame(LinkType::Raw, &ip), FIXED),
         Err(SkipReason::MalformedTransport)
     );
 }
@@ -155,13 +155,13 @@ fn icmp_unreachable_takes_the_quoted_ports_in_compat_only() {
     let mut ip = Vec::new();
     b.write(&mut ip, etherparse::IpNumber::ICMP, &icmp)
         .expect("build");
-    let m = decode(&frame(&ip), LinkType::Raw, COMPAT).expect("decodes");
+    let m = decode(&frame(LinkType::Raw, &ip), COMPAT).expect("decodes");
     assert_eq!(
         (m.src, m.proto, m.src_port, m.dst_port, m.header_len),
         (Addr::v4([10, 0, 0, 2]), 17, 5353, 53, 8)
     );
     assert_eq!(m.payload_len, 5);
-    let m = decode(&frame(&ip), LinkType::Raw, FIXED).expect("decodes");
+    let m = decode(&frame(LinkType::Raw, &ip), FIXED).expect("decodes");
     assert_eq!((m.proto, m.src_port, m.dst_port), (1, 0, 0));
     // An echo request is protocol 0 in compat.
     let mut echo = Vec::new();
@@ -169,7 +169,7 @@ fn icmp_unreachable_takes_the_quoted_ports_in_compat_only() {
         .icmpv4_echo_request(1, 1)
         .write(&mut echo, b"ping")
         .expect("build");
-    let m = decode(&frame(&echo), LinkType::Raw, COMPAT).expect("decodes");
+    let m = decode(&frame(LinkType::Raw, &echo), COMPAT).expect("decodes");
     assert_eq!((m.proto, m.src_port, m.payload_len), (0, 0, 0));
 }
 
@@ -179,12 +179,12 @@ fn later_fragments_have_no_ports() {
     // Fragment offset 64 bytes (8 units), no more fragments; recompute nothing:
     // the decoder does not check the IPv4 checksum.
     ip[6..8].copy_from_slice(&8u16.to_be_bytes());
-    let m = decode(&frame(&ip), LinkType::Raw, COMPAT).expect("decodes");
+    let m = decode(&frame(LinkType::Raw, &ip), COMPAT).expect("decodes");
     assert_eq!(
         (m.proto, m.src_port, m.dst_port, m.payload_len),
         (0, 0, 0, 0)
     );
-    let m = decode(&frame(&ip), LinkType::Raw, FIXED).expect("decodes");
+    let m = decode(&frame(LinkType::Raw, &ip), FIXED).expect("decodes");
     assert_eq!((m.proto, m.src_port, m.payload_len), (17, 0, 72));
 }
 
@@ -193,13 +193,13 @@ fn ethernet_padding_counts_only_when_asked() {
     let f = eth(0x0800, &tcp_ipv4(b""));
     let mut padded = f.clone();
     padded.resize(60, 0);
-    let m = decode(&frame(&padded), LinkType::Ethernet, COMPAT).expect("decodes");
+    let m = decode(&frame(LinkType::Ethernet, &padded), COMPAT).expect("decodes");
     assert_eq!((m.payload_len, m.padding_len), (0, 6));
     let count = DecodeRules {
         count_padding: true,
         ..COMPAT
     };
-    let m = decode(&frame(&padded), LinkType::Ethernet, count).expect("decodes");
+    let m = decode(&frame(LinkType::Ethernet, &padded), count).expect("decodes");
     assert_eq!(m.payload_len, 6);
 }
 

@@ -183,9 +183,5 @@ fn paths_resolve_through_groups_and_super() {
         &me,
     );
     assert!(got.contains(&vec!["flow".into(), "FinishedFlow".into()]));
-    assert!(got.contains(&vec![
-        "pipeline".into(),
-        "outfile".into(),
-        "OutFile".into()
-    ]));
+    assert!(got.contains(&vec!["pipeline".into(), "outfile".into(), "OutFile".into()]));
 }

@@ -7,8 +7,8 @@
 //! change only what it is for.
 #![no_main]
 
-use flowsentinel::capture::Frame;
-use flowsentinel::decode::{decode, DecodeRules, LinkType};
+use flowsentinel::capture::{Frame, LinkType};
+use flowsentinel::decode::{decode, DecodeRules};
 use libfuzzer_sys::fuzz_target;
 
 const LINKS: [LinkType; 6] = [
@@ -37,10 +37,10 @@ fuzz_target!(|data: &[u8]| {
     };
     let f = Frame {
         ts_us,
+        link,
         data: frame,
-        wire_len: frame.len() as u32,
     };
-    let Ok(m) = decode(&f, link, rules) else {
+    let Ok(m) = decode(&f, rules) else {
         return;
     };
 
@@ -49,7 +49,7 @@ fuzz_target!(|data: &[u8]| {
         count_padding: !rules.count_padding,
         ..rules
     };
-    let Ok(mut o) = decode(&f, link, other) else {
+    let Ok(mut o) = decode(&f, other) else {
         panic!("count_padding changed whether the frame decodes: {m:?}");
     };
     if o.header_len > 0 {
@@ -67,7 +67,7 @@ fuzz_target!(|data: &[u8]| {
             ..rules
         };
         assert_eq!(
-            decode(&f, link, other),
+            decode(&f, other),
             Ok(m),
             "ipv6 changed an IPv4 packet"
         );

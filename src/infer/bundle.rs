@@ -1,5 +1,6 @@
 //! Model bundle metadata (`model.json`): parsing and every check that does not
-//! need the ONNX graph. The graph checks live in [`super::session`].
+//! need the ONNX graph. The graph checks run when the model is loaded,
+//! in [`super::Model::load`].
 //!
 //! Input: a bundle directory. Output: a validated [`Bundle`] whose inputs are
 //! resolved against the column catalogue, whose scaler arrays have one value

@@ -18,7 +18,7 @@
 
 use super::counters::Metrics;
 use crate::capture::{CaptureError, Frame, KernelStats, LiveCapture, PcapFile};
-use crate::decode::{decode, DecodeRules, LinkType, PacketMeta, SkipReason};
+use crate::decode::{decode, DecodeRules, PacketMeta, SkipReason};
 use crate::error::Error;
 use crate::features::Profile;
 use crate::flow::FlowKey;
@@ -111,7 +111,6 @@ impl Reader {
         rules: DecodeRules,
         mut on_packet: impl FnMut(PacketMeta) -> bool,
     ) -> bool {
-        let link = file.link();
         loop {
             let frame = match file.next_frame() {
                 Ok(Some(frame)) => frame,
@@ -123,7 +122,7 @@ impl Reader {
                     return true;
                 }
             };
-            if let Some(meta) = self.decode(&frame, link, rules) {
+            if let Some(meta) = self.decode(&frame, rules) {
                 if !on_packet(meta) {
                     return false;
                 }
@@ -135,14 +134,9 @@ impl Reader {
     }
 
     /// Counts and decodes one frame; `None` when it is skipped.
-    fn decode(
-        &mut self,
-        frame: &Frame<'_>,
-        link: LinkType,
-        rules: DecodeRules,
-    ) -> Option<PacketMeta> {
+    fn decode(&mut self, frame: &Frame<'_>, rules: DecodeRules) -> Option<PacketMeta> {
         self.packets_read += 1;
-        match decode(frame, link, rules) {
+        match decode(frame, rules) {
             Ok(meta) => {
                 self.packets_decoded += 1;
                 Some(meta)
@@ -406,7 +400,7 @@ impl<'a> Feeder<'a> {
             loop {
                 match cap.next_frame() {
                     Ok(Some(frame)) => {
-                        if let Some(meta) = reader.decode(&frame, link, rules) {
+                        if let Some(meta) = reader.decode(&frame, rules) {
                             if !self.push(meta, 0) {
                                 downstream = false;
                                 break;
