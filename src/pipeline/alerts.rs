@@ -13,12 +13,11 @@ use super::counters::{Counters, Metrics};
 use super::inference::Batch;
 use super::outfile::OutFile;
 use super::reader::wall_us;
-use super::worker::Item;
 use crate::alert::{Action, Alert};
 use crate::error::Error;
 use crate::eve::{self, Context};
-use crate::infer::{Bundle, Verdict};
-use crate::ips::{Decision, Hook, HookAlert, Outcome, Settled};
+use crate::infer::Bundle;
+use crate::ips::{Decision, Hook, HookAlert, JobId, Outcome, Settled};
 use crate::syslog::{Severity, SyslogSink};
 use crossbeam::channel::{Receiver, RecvTimeoutError, Select, TryRecvError};
 use std::collections::HashMap;
@@ -65,7 +64,7 @@ pub(super) struct Writer<'a> {
     /// Flows with an interim alert: flow id → label.
     alerted: HashMap<u64, usize>,
     /// Alerts held back until their IPS hook `block` run settles.
-    held: HashMap<crate::ips::JobId, Alert>,
+    held: HashMap<JobId, Alert>,
     buf: Vec<u8>,
     one: Vec<u8>,
 }
@@ -93,21 +92,22 @@ impl<'a> Writer<'a> {
         self.buf.clear();
         for (i, (item, v)) in batch.items.iter().zip(&batch.scored.verdicts).enumerate() {
             let probs = batch.scored.probs_of(i);
-            let flow = item.summary();
             if item.is_interim() {
                 if !v.alert {
                     continue;
                 }
+                let flow = item.summary();
                 let id = flow.flow_id();
                 if self.alerted.get(&id) == Some(&v.label) {
                     continue;
                 }
                 self.alerted.insert(id, v.label);
                 self.interim_alerts += 1;
-                self.alert(item, v, probs);
+                self.alert(Alert::new(self.bundle, flow, *v, probs, item.file));
                 continue;
             }
             self.flows += 1;
+            let flow = item.summary();
             let prior = if self.alerted.is_empty() {
                 None
             } else {
@@ -117,7 +117,7 @@ impl<'a> Writer<'a> {
                 if prior == Some(v.label) {
                     self.repeats_suppressed += 1;
                 } else {
-                    self.alert(item, v, probs);
+                    self.alert(Alert::new(self.bundle, flow, *v, probs, item.file));
                 }
             }
             if self.s.flow_events {
@@ -131,11 +131,11 @@ impl<'a> Writer<'a> {
     /// One alert: the hook decides first. When it queued a `block` run, the
     /// alert is held back until the run settles (its outcome sets
     /// `action`); otherwise it is written now, `allowed`.
-    fn alert(&mut self, item: &Item, v: &Verdict, probs: &[f32]) {
+    fn alert(&mut self, alert: Alert) {
+        let v = alert.verdict;
         if let Some(n) = self.alert_counts.get_mut(v.label) {
             *n += 1;
         }
-        let alert = Alert::new(self.bundle, item.summary(), *v, probs, item.file);
         let mut one = std::mem::take(&mut self.one);
         one.clear();
         eve::write_alert(&mut one, &alert, &context(&self.s, self.bundle));
