@@ -276,6 +276,34 @@ mod tests {
     use std::time::{Duration, Instant};
 
     #[test]
+    fn an_alert_after_the_ttl_before_its_expiry_does_not_outlive_the_unblock() {
+        let dir = Dir::new("reblock");
+        let mut c = cfg(dir.script("hook.sh", LOG_SCRIPT));
+        c.ttl = Duration::from_millis(200);
+        let mut hook = Hook::new(c).unwrap();
+        let t0 = Instant::now();
+        let a = alert("10.0.0.5", "8.8.8.8");
+        assert_eq!(outcome(&mut hook, &a, t0), Outcome::Blocked);
+        // The TTL has ended, but the caller has not called `expire` yet (an
+        // alert of a batch handled before the writer's housekeeping).
+        let t1 = t0 + Duration::from_millis(200);
+        let decision = hook.on_alert(&a, t1);
+        hook.expire(t1);
+        settle_all(&mut hook, t1);
+        // The target's last run decides whether it is blocked; the books
+        // must agree with it.
+        let log = dir.log();
+        let runs: Vec<&str> = log.lines().filter(|l| l.starts_with("argv:")).collect();
+        let blocked = runs.last().is_some_and(|l| l.starts_with("argv: [block]"));
+        let stats = hook.stats();
+        assert_eq!(stats.active == 1, blocked, "{decision:?}\n{log}");
+        assert_eq!(decision, Decision::Now(Outcome::AlreadyBlocked));
+        assert_eq!((runs.len(), stats.unblocked, stats.active), (2, 1, 0));
+        // Once unblocked, the next alert blocks it again.
+        assert_eq!(outcome(&mut hook, &a, t1), Outcome::Blocked);
+    }
+
+    #[test]
     fn dedupe_within_ttl_then_unblock_after_it() {
         let dir = Dir::new("ttl");
         let mut c = cfg(dir.script("hook.sh", LOG_SCRIPT));

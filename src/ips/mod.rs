@@ -18,7 +18,9 @@
 //! Invariants:
 //! * Each alert goes through validation of the target (never an unspecified,
 //!   loopback, multicast or broadcast address), the allow-list, dedupe (not
-//!   again while its TTL runs, nor while a block of it is queued or running),
+//!   again while it is blocked, that is until its TTL has ended and
+//!   [`Hook::expire`] has queued its `unblock`, nor while a block of it is
+//!   queued or running),
 //!   the back-off (not for [`BACKOFF`] after a block of it failed or timed
 //!   out), the pause (no calls for [`PAUSE`] after [`PAUSE_AFTER`] failed
 //!   calls in a row), the rate limit (a token bucket), then the queue (full:
@@ -170,8 +172,8 @@ pub enum Outcome {
     Blocked,
     /// Dry run: the block was logged, not run.
     DryRun,
-    /// The target is blocked already (its TTL still runs, or it came while
-    /// the block that succeeded was queued or running).
+    /// The target is blocked already (its `unblock` is not queued yet, or it
+    /// came while the block that succeeded was queued or running).
     AlreadyBlocked,
     /// The target is in the allow-list.
     AllowListed,

@@ -142,7 +142,7 @@ impl Hook {
     fn check(&mut self, target: IpAddr, key: IpAddr, now: Instant) -> Result<(), Decision> {
         self.check_target(target, key)?;
         self.check_allow_list(target)?;
-        self.check_dedupe(key, now)?;
+        self.check_dedupe(key)?;
         self.check_backoff(key, now)?;
         self.check_pause(now)?;
         self.check_rate(now)
@@ -168,10 +168,15 @@ impl Hook {
         Ok(())
     }
 
-    /// Check 3, dedupe: not again while the target's TTL runs, nor while a
+    /// Check 3, dedupe: not again while the target is blocked, nor while a
     /// block of it is queued or running (the alert joins that block).
-    fn check_dedupe(&mut self, key: IpAddr, now: Instant) -> Result<(), Decision> {
-        if self.active.get(&key).is_some_and(|b| now < b.expires) {
+    ///
+    /// A target stays blocked until [`Hook::expire`] queues its `unblock`,
+    /// also when its TTL has ended a moment before: a `block` queued then
+    /// could run before that `unblock`, which would undo it while the books
+    /// kept the target blocked for another TTL.
+    fn check_dedupe(&mut self, key: IpAddr) -> Result<(), Decision> {
+        if self.active.contains_key(&key) {
             return Err(Decision::Now(Outcome::AlreadyBlocked));
         }
         if let Some(job) = self
