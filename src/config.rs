@@ -3,8 +3,13 @@
 //! name as the flag (with `_` for `-`); a flag given on the command line wins.
 //! Unknown keys and wrong types are refused with the file, line and key.
 //! `systemd/flowsentinel.toml` documents every key.
+//!
+//! [`Settings::build`] checks every value, given or default (the defaults
+//! are in [`crate::defaults`]), in a fixed order; the first refused value is
+//! the error, naming its option.
 
 use crate::capture::LiveOptions;
+use crate::defaults;
 use crate::error::Error;
 use crate::infer::Device;
 use crate::ips::{BlockSide, Cidr, HookConfig};
@@ -150,10 +155,12 @@ impl Settings {
     pub fn build(self, files: Option<Vec<PathBuf>>, progress: bool) -> Result<SensorConfig, Error> {
         let usage = Error::Usage;
         let live = files.is_none();
-        let device: Device = match self.device.as_deref() {
-            None => Device::Cpu,
-            Some(d) => d.parse().map_err(|e| usage(format!("--device: {e}")))?,
-        };
+        let device: Device = self
+            .device
+            .as_deref()
+            .unwrap_or(defaults::DEVICE)
+            .parse()
+            .map_err(|e| usage(format!("--device: {e}")))?;
         let syslog = match self.syslog {
             None => None,
             Some(t) => {
@@ -162,7 +169,7 @@ impl Settings {
                 let format: SyslogFormat = self
                     .syslog_format
                     .as_deref()
-                    .unwrap_or("5424")
+                    .unwrap_or(defaults::SYSLOG_FORMAT)
                     .parse()
                     .map_err(|e| usage(format!("--syslog-format: {e}")))?;
                 Some((target, format))
@@ -171,21 +178,29 @@ impl Settings {
         if self.syslog_format.is_some() && syslog.is_none() {
             return Err(usage("--syslog-format needs --syslog".into()));
         }
-        let workers = self.workers.unwrap_or(2);
+        let workers = self.workers.unwrap_or(defaults::WORKERS);
         if !(1..=256).contains(&workers) {
             return Err(usage(format!("--workers: expected 1..=256, got {workers}")));
         }
-        let batch_size = self.batch_size.unwrap_or(256);
+        let batch_size = self.batch_size.unwrap_or(defaults::BATCH_SIZE);
         if !(1..=65_536).contains(&batch_size) {
             return Err(usage(format!(
                 "--batch-size: expected 1..=65536, got {batch_size}"
             )));
         }
-        let interim_after_us = match self.interim_after.unwrap_or(10.0) {
+        let interim_after = self
+            .interim_after
+            .unwrap_or(defaults::INTERIM_AFTER.as_secs_f64());
+        let interim_after_us = match interim_after {
             0.0 => 0,
             s => seconds_to_us("interim-after", s)?,
         };
-        let max_flows = match self.max_flows.unwrap_or(if live { LIVE_MAX_FLOWS } else { 0 }) {
+        let default_max_flows = if live {
+            defaults::LIVE_MAX_FLOWS
+        } else {
+            defaults::MAX_FLOWS
+        };
+        let max_flows = match self.max_flows.unwrap_or(default_max_flows) {
             0 => None,
             n if n < workers => {
                 return Err(usage(format!(
@@ -194,13 +209,14 @@ impl Settings {
             }
             n => Some(n),
         };
-        let on_output_error: OnOutputError = match self.on_output_error.as_deref() {
-            None => OnOutputError::Stop,
-            Some(s) => s
-                .parse()
-                .map_err(|e| usage(format!("--on-output-error: {e}")))?,
-        };
-        let stats_interval = match self.stats_interval.or(live.then_some(60.0)) {
+        let on_output_error: OnOutputError = self
+            .on_output_error
+            .as_deref()
+            .unwrap_or(defaults::ON_OUTPUT_ERROR)
+            .parse()
+            .map_err(|e| usage(format!("--on-output-error: {e}")))?;
+        let live_stats = defaults::LIVE_STATS_INTERVAL.as_secs_f64();
+        let stats_interval = match self.stats_interval.or(live.then_some(live_stats)) {
             None => None,
             Some(0.0) => Some(Duration::ZERO),
             Some(s) => Some(duration("stats-interval", s)?),
@@ -220,7 +236,10 @@ impl Settings {
             }
             Some(path) => Some(HookConfig {
                 path,
-                ttl: duration("ips-ttl", self.ips_ttl.unwrap_or(600.0))?,
+                ttl: duration(
+                    "ips-ttl",
+                    self.ips_ttl.unwrap_or(defaults::IPS_TTL.as_secs_f64()),
+                )?,
                 allow: self
                     .ips_allow
                     .unwrap_or_default()
@@ -230,20 +249,19 @@ impl Settings {
                             .map_err(|e| usage(format!("--ips-allow: {e}")))
                     })
                     .collect::<Result<_, _>>()?,
-                side: match self.ips_block.as_deref() {
-                    None => BlockSide::Src,
-                    Some(b) => b.parse().map_err(|e| usage(format!("--ips-block: {e}")))?,
-                },
+                side: self
+                    .ips_block
+                    .as_deref()
+                    .unwrap_or(defaults::IPS_BLOCK)
+                    .parse::<BlockSide>()
+                    .map_err(|e| usage(format!("--ips-block: {e}")))?,
                 dry_run: self.ips_dry_run.unwrap_or(false),
-                timeout: duration("ips-timeout", self.ips_timeout.unwrap_or(5.0))?,
-                rate_per_sec: match self.ips_rate.unwrap_or(10.0) {
-                    r if r.is_finite() && r > 0.0 => r,
-                    r => {
-                        return Err(usage(format!(
-                            "--ips-rate: expected a positive number of calls per second, got {r}"
-                        )))
-                    }
-                },
+                timeout: duration(
+                    "ips-timeout",
+                    self.ips_timeout
+                        .unwrap_or(defaults::IPS_TIMEOUT.as_secs_f64()),
+                )?,
+                rate_per_sec: ips_rate(self.ips_rate.unwrap_or(defaults::IPS_RATE))?,
             }),
         };
         let source = match files {
@@ -265,13 +283,13 @@ impl Settings {
                 let iface = self
                     .interface
                     .ok_or_else(|| usage("live needs an interface: -i IFACE".into()))?;
-                let snaplen = self.snaplen.unwrap_or(65_535);
+                let snaplen = self.snaplen.unwrap_or(defaults::SNAPLEN);
                 if !(64..=262_144).contains(&snaplen) {
                     return Err(usage(format!(
                         "--snaplen: expected 64..=262144, got {snaplen}"
                     )));
                 }
-                let buffer_mb = self.buffer_mb.unwrap_or(64);
+                let buffer_mb = self.buffer_mb.unwrap_or(defaults::BUFFER_MB);
                 if !(1..=2047).contains(&buffer_mb) {
                     return Err(usage(format!(
                         "--buffer-mb: expected 1..=2047, got {buffer_mb}"
@@ -288,23 +306,30 @@ impl Settings {
         };
         Ok(SensorConfig {
             source,
-            model: self
-                .model
-                .unwrap_or_else(|| PathBuf::from("models/default")),
+            model: self.model.unwrap_or_else(|| PathBuf::from(defaults::MODEL)),
             device,
             onnxruntime: self.onnxruntime,
-            alerts: self.alerts.unwrap_or_else(|| PathBuf::from("-")),
+            alerts: self
+                .alerts
+                .unwrap_or_else(|| PathBuf::from(defaults::ALERTS)),
             flow_events: self.flow_events.unwrap_or(false),
             flows_csv: self.flows_csv,
             labels: self.labels,
             syslog,
             workers,
             batch_size,
-            batch_timeout: Duration::from_millis(self.batch_timeout_ms.unwrap_or(50)),
-            flow_timeout_us: seconds_to_us("flow-timeout", self.flow_timeout.unwrap_or(120.0))?,
+            batch_timeout: self
+                .batch_timeout_ms
+                .map_or(defaults::BATCH_TIMEOUT, Duration::from_millis),
+            flow_timeout_us: seconds_to_us(
+                "flow-timeout",
+                self.flow_timeout
+                    .unwrap_or(defaults::FLOW_TIMEOUT.as_secs_f64()),
+            )?,
             activity_timeout_us: seconds_to_us(
                 "activity-timeout",
-                self.activity_timeout.unwrap_or(5.0),
+                self.activity_timeout
+                    .unwrap_or(defaults::ACTIVITY_TIMEOUT.as_secs_f64()),
             )?,
             interim_after_us,
             max_flows,
@@ -317,8 +342,15 @@ impl Settings {
     }
 }
 
-/// Live's default `max_flows`: about 700 MB of flow state at most.
-pub const LIVE_MAX_FLOWS: usize = 1_000_000;
+/// `--ips-rate`: a finite number of calls per second, more than 0.
+fn ips_rate(r: f64) -> Result<f64, Error> {
+    if r.is_finite() && r > 0.0 {
+        return Ok(r);
+    }
+    Err(Error::Usage(format!(
+        "--ips-rate: expected a positive number of calls per second, got {r}"
+    )))
+}
 
 /// A positive number of seconds as a duration, or a usage error naming the option.
 fn duration(name: &str, s: f64) -> Result<Duration, Error> {
