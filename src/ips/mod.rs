@@ -60,8 +60,9 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
-/// The longest TTL accepted (ten years), so that expiry times cannot overflow.
-const MAX_TTL: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+/// The longest TTL accepted (ten years), so that expiry times cannot
+/// overflow; `config` refuses a longer `--ips-ttl`.
+pub const MAX_TTL: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 /// Jobs (`block` and `unblock` runs) waiting for the runner, at most.
 pub const QUEUE: usize = 256;
 /// After a target's `block` run failed or timed out, its alerts call nothing
@@ -125,12 +126,15 @@ impl fmt::Display for BlockSide {
     }
 }
 
-/// How the hook is run.
+/// How the hook is run. [`crate::config::Settings::build`] makes it, with
+/// every value checked there (the limits below); [`Hook::new`] checks only
+/// the executable.
 #[derive(Debug, Clone)]
 pub struct HookConfig {
     /// The executable.
     pub path: PathBuf,
-    /// How long a target stays blocked before `unblock` runs.
+    /// How long a target stays blocked before `unblock` runs: more than 0,
+    /// at most [`MAX_TTL`].
     pub ttl: Duration,
     /// Networks whose addresses are never blocked.
     pub allow: Vec<Cidr>,
@@ -138,9 +142,10 @@ pub struct HookConfig {
     pub side: BlockSide,
     /// Log and count what would run, without running anything.
     pub dry_run: bool,
-    /// The longest one run may take before it is killed.
+    /// The longest one run may take before it is killed: more than 0.
     pub timeout: Duration,
-    /// The most `block` runs per second on average (bursts up to this many).
+    /// The most `block` runs per second on average (bursts up to this many):
+    /// finite, more than 0.
     pub rate_per_sec: f64,
 }
 
