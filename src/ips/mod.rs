@@ -95,11 +95,11 @@ impl Default for Limits {
     }
 }
 
-/// Which address of an alert is blocked.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+/// Which address of an alert is blocked (`--ips-block`; the default is
+/// [`crate::defaults::IPS_BLOCK`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum BlockSide {
-    /// The source address (the default).
-    #[default]
+    /// The source address.
     Src,
     /// The destination address.
     Dst,
@@ -294,7 +294,7 @@ mod tests {
         assert_eq!("dst".parse::<BlockSide>(), Ok(BlockSide::Dst));
         assert!("both".parse::<BlockSide>().unwrap_err().contains("`both`"));
         assert_eq!(BlockSide::Dst.to_string(), "dst");
-        assert_eq!(BlockSide::default(), BlockSide::Src);
+        assert_eq!(crate::defaults::IPS_BLOCK.parse(), Ok(BlockSide::Src));
         let labels: Vec<&str> = Outcome::ALL.iter().map(|o| o.label()).collect();
         assert_eq!(
             labels,
