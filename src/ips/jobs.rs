@@ -9,7 +9,7 @@
 //! (`already_blocked`, `backoff` or `paused`); a target is forgotten when its
 //! `unblock` is queued, whether that run succeeds or not.
 
-use super::runner::{Job, Report, RunResult, Verb};
+use super::runner::{Call, Job, Report, RunResult, Verb};
 use super::{Hook, JobId, Outcome, Settled, LOG_EVERY};
 use crossbeam::channel::{Receiver, TryRecvError, TrySendError};
 use std::fmt;
@@ -22,11 +22,9 @@ pub(super) struct InFlight {
     pub(super) verb: Verb,
     /// The target as the dedupe key (IPv4-mapped IPv6 as IPv4).
     pub(super) key: IpAddr,
-    /// The target as the alert named it.
-    pub(super) target: IpAddr,
-    /// For the [`Active`] entry of a block that succeeds.
-    pub(super) args: Vec<String>,
-    pub(super) json: Vec<u8>,
+    /// What the run is given; kept for the [`Active`] entry of a block that
+    /// succeeds.
+    pub(super) call: Call,
     /// Alerts for the same target that came while this block was in flight.
     pub(super) followers: u64,
 }
@@ -36,11 +34,8 @@ pub(super) struct InFlight {
 pub(super) struct Active {
     /// When its TTL ends.
     pub(super) expires: Instant,
-    /// The target as the alert named it.
-    pub(super) target: IpAddr,
-    /// The arguments and JSON of its `block` run, for its `unblock` run.
-    pub(super) args: Vec<String>,
-    pub(super) json: Vec<u8>,
+    /// What its `block` run was given, for its `unblock` run.
+    pub(super) call: Call,
 }
 
 impl Hook {
@@ -55,9 +50,7 @@ impl Hook {
         let run = Job {
             id,
             verb: job.verb,
-            args: job.args.clone(),
-            json: job.json.clone(),
-            target: job.target,
+            call: job.call.clone(),
         };
         match tx.try_send(run) {
             Ok(()) => {}
@@ -106,12 +99,12 @@ impl Hook {
                 continue;
             };
             if self.cfg.dry_run {
-                self.dry_run("unblock", &b.args, b.target);
+                self.dry_run("unblock", &b.call);
                 self.unblocked += 1;
                 continue;
             }
             let path = self.cfg.path.display().to_string();
-            let target = b.target;
+            let target = b.call.target;
             if self.paused_until.is_some() {
                 eprintln!("ips hook: {path} unblock {target}: not run (calls paused)");
                 self.unblock_failed += 1;
@@ -120,9 +113,7 @@ impl Hook {
             let job = InFlight {
                 verb: Verb::Unblock,
                 key,
-                target,
-                args: b.args,
-                json: b.json,
+                call: b.call,
                 followers: 0,
             };
             if let Err(why) = self.submit(job) {
@@ -222,9 +213,7 @@ impl Hook {
                 let expires = now.checked_add(self.cfg.ttl).unwrap_or(now);
                 let blocked = Active {
                     expires,
-                    target: job.target,
-                    args: job.args,
-                    json: job.json,
+                    call: job.call,
                 };
                 self.active.insert(job.key, blocked);
                 (Outcome::Blocked, Outcome::AlreadyBlocked)

@@ -15,7 +15,7 @@
 //!    runner (`queue_full` when the queue is full).
 
 use super::jobs::{Active, InFlight, Refused};
-use super::runner::{check_executable, Runner, Verb};
+use super::runner::{check_executable, Call, Runner, Verb};
 use super::{BlockSide, Decision, HookAlert, HookConfig, HookStats, JobId, Limits, Outcome};
 use crate::error::Error;
 use std::collections::HashMap;
@@ -212,26 +212,21 @@ impl Hook {
 
     /// Every check passed: the block is logged (dry run) or queued (step 7).
     fn block(&mut self, a: &HookAlert<'_>, target: IpAddr, key: IpAddr, now: Instant) -> Decision {
-        let args = hook_args(a, self.cfg.ttl);
+        let call = Call {
+            args: hook_args(a, self.cfg.ttl),
+            json: a.json.to_vec(),
+            target,
+        };
         if self.cfg.dry_run {
-            self.dry_run("block", &args, target);
+            self.dry_run("block", &call);
             let expires = now.checked_add(self.cfg.ttl).unwrap_or(now);
-            let json = a.json.to_vec();
-            let blocked = Active {
-                expires,
-                target,
-                args,
-                json,
-            };
-            self.active.insert(key, blocked);
+            self.active.insert(key, Active { expires, call });
             return Decision::Now(Outcome::DryRun);
         }
         let job = InFlight {
             verb: Verb::Block,
             key,
-            target,
-            args,
-            json: a.json.to_vec(),
+            call,
             followers: 0,
         };
         match self.submit(job) {
@@ -269,8 +264,9 @@ impl Hook {
     }
 
     /// Dry run: logs what would run.
-    pub(super) fn dry_run(&self, verb: &str, args: &[String], target: IpAddr) {
-        let (path, args, side) = (self.cfg.path.display(), args.join(" "), self.cfg.side);
+    pub(super) fn dry_run(&self, verb: &str, call: &Call) {
+        let (path, args, side) = (self.cfg.path.display(), call.args.join(" "), self.cfg.side);
+        let target = call.target;
         eprintln!("ips hook (dry run): would run {path} {verb} {args} (FLOWSENTINEL_TARGET={target} FLOWSENTINEL_BLOCK={side})");
     }
 }

@@ -75,11 +75,18 @@ impl Verb {
 pub(super) struct Job {
     pub(super) id: JobId,
     pub(super) verb: Verb,
+    pub(super) call: Call,
+}
+
+/// What a run of the hook is given besides its verb. A `block` and the
+/// `unblock` that ends it get the same.
+#[derive(Debug, Clone)]
+pub(super) struct Call {
     /// The arguments after the verb.
     pub(super) args: Vec<String>,
     /// The alert's EVE JSON line, for stdin.
     pub(super) json: Vec<u8>,
-    /// `FLOWSENTINEL_TARGET`.
+    /// The address to block (`FLOWSENTINEL_TARGET`).
     pub(super) target: IpAddr,
 }
 
@@ -118,14 +125,14 @@ fn run_jobs(cfg: &HookConfig, limits: Limits, jobs: &Receiver<Job>, reports: &Se
     let mut failures = 0u32;
     let mut paused_until: Option<Instant> = None;
     for job in jobs.iter() {
-        let (verb, target) = (job.verb.as_str(), job.target);
+        let (verb, target) = (job.verb.as_str(), job.call.target);
         let result = if paused_until.is_some_and(|until| Instant::now() < until) {
             if job.verb == Verb::Unblock {
                 eprintln!("ips hook: {path} unblock {target}: not run (calls paused)");
             }
             RunResult::Skipped
         } else {
-            match run_hook(cfg, verb, &job.args, &job.json, target) {
+            match run_hook(cfg, verb, &job.call.args, &job.call.json, target) {
                 Ok(()) => RunResult::Done,
                 Err(e) => {
                     let timed_out = matches!(e, RunError::Killed(_));
