@@ -98,7 +98,7 @@ impl Hook {
     /// Decides what to do with one alert; queues a `block` run when it comes
     /// to that. Never waits.
     pub fn on_alert(&mut self, a: &HookAlert<'_>, now: Instant) -> Decision {
-        let decision = self.decide(a, now);
+        let decision = self.decide(a, now).unwrap_or_else(|refused| refused);
         if let Decision::Now(outcome) = decision {
             self.count(outcome, 1);
         }
@@ -112,27 +112,21 @@ impl Hook {
         }
     }
 
-    /// The checks of the module doc, in its order; then the block.
-    fn decide(&mut self, a: &HookAlert<'_>, now: Instant) -> Decision {
+    /// The checks of the module doc, in its order, then the block; the first
+    /// check that refuses is the decision (`Err`).
+    fn decide(&mut self, a: &HookAlert<'_>, now: Instant) -> Result<Decision, Decision> {
         let target = match self.cfg.side {
             BlockSide::Src => a.src,
             BlockSide::Dst => a.dst,
         };
         let key = target.to_canonical();
-        match self.check(target, key, now) {
-            Ok(()) => self.block(a, target, key, now),
-            Err(refused) => refused,
-        }
-    }
-
-    /// Every check before a block, in order; the first refusal decides.
-    fn check(&mut self, target: IpAddr, key: IpAddr, now: Instant) -> Result<(), Decision> {
         self.check_target(target, key)?;
         self.check_allow_list(target)?;
         self.check_dedupe(key)?;
         self.check_backoff(key, now)?;
         self.check_pause(now)?;
-        self.check_rate(now)
+        self.check_rate(now)?;
+        Ok(self.block(a, target, key, now))
     }
 
     /// Check 1, validation: the target must be an address that can be blocked.
