@@ -1,7 +1,28 @@
 //! The command line as typed: clap definitions only, no I/O.
+//!
+//! Defaults come from [`flowsentinel::defaults`]. An option of `replay` and
+//! `live` is an `Option` (not given: the config file or the default fills it,
+//! in `config`), so clap must not fill it: its help ends with the default,
+//! spelled by [`help`] from the same constant. An option of `extract` or
+//! `model check` takes its default from clap (`default_value_t`), which
+//! prints it.
 
 use clap::{Parser, Subcommand, ValueEnum};
+use flowsentinel::defaults;
+use std::fmt::Display;
 use std::path::PathBuf;
+use std::time::Duration;
+
+/// The help of an option whose default `config` fills in: `text [default:
+/// default]`.
+fn help(text: &str, default: impl Display) -> String {
+    format!("{text} [default: {default}]")
+}
+
+/// A default time as the seconds an option takes (`120`, `0.05`).
+fn secs(d: Duration) -> f64 {
+    d.as_secs_f64()
+}
 
 /// flowsentinel: CICFlowMeter-exact flow features from packet captures,
 /// scored by ONNX models, with alerts as EVE JSON and syslog.
@@ -47,7 +68,7 @@ pub struct CheckArgs {
     #[arg(long, value_name = "OUT.csv|-", requires = "csv")]
     pub scores: Option<PathBuf>,
     /// Execution provider: cpu, cuda, cuda:N or auto.
-    #[arg(long, value_name = "DEVICE", default_value = "cpu")]
+    #[arg(long, value_name = "DEVICE", default_value = defaults::DEVICE)]
     pub device: String,
     /// The ONNX Runtime shared library (default: ORT_DYLIB_PATH, the project venv, the system).
     #[arg(long, value_name = "LIB")]
@@ -82,11 +103,11 @@ pub struct LiveArgs {
     /// Put the interface in promiscuous mode.
     #[arg(long)]
     pub promisc: bool,
-    /// Bytes captured per frame [default: 65535].
-    #[arg(long, value_name = "BYTES")]
+    #[arg(long, value_name = "BYTES",
+        help = help("Bytes captured per frame", defaults::SNAPLEN))]
     pub snaplen: Option<i32>,
-    /// Kernel capture buffer in MiB [default: 64].
-    #[arg(long = "buffer-mb", value_name = "MIB")]
+    #[arg(long = "buffer-mb", value_name = "MIB",
+        help = help("Kernel capture buffer in MiB", defaults::BUFFER_MB))]
     pub buffer_mb: Option<u32>,
     /// Switch to this user once the capture and outputs are open (not under systemd).
     #[arg(long, value_name = "NAME")]
@@ -99,17 +120,18 @@ pub struct LiveArgs {
     pub quiet: bool,
 }
 
-/// Options of both `replay` and `live`.
+/// Options of both `replay` and `live`; those with a default name it in
+/// their help, built by [`help`] from [`defaults`].
 #[derive(Debug, clap::Args)]
 pub struct SensorArgs {
     /// TOML config file.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// The model bundle directory [default: models/default].
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR",
+        help = help("The model bundle directory", defaults::MODEL))]
     pub model: Option<PathBuf>,
-    /// Alerts as EVE JSON lines to this file, or `-` for standard output [default: -].
-    #[arg(long, value_name = "PATH|-")]
+    #[arg(long, value_name = "PATH|-",
+        help = help("Alerts as EVE JSON lines to this file, or `-` for standard output", defaults::ALERTS))]
     pub alerts: Option<PathBuf>,
     /// Also log every scored flow (event_type "flow") to the alerts output.
     #[arg(long = "flow-events")]
@@ -123,62 +145,64 @@ pub struct SensorArgs {
     /// Send alerts to syslog: unix:PATH, udp:HOST:PORT or tcp:HOST:PORT.
     #[arg(long, value_name = "TARGET")]
     pub syslog: Option<String>,
-    /// Syslog message format: 5424 or 3164 [default: 5424].
-    #[arg(long = "syslog-format", value_name = "FORMAT")]
+    #[arg(long = "syslog-format", value_name = "FORMAT",
+        help = help("Syslog message format: 5424 or 3164", defaults::SYSLOG_FORMAT))]
     pub syslog_format: Option<String>,
-    /// Flow workers (flow-table shards) [default: 2].
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N",
+        help = help("Flow workers (flow-table shards)", defaults::WORKERS))]
     pub workers: Option<usize>,
-    /// Inference batch size B: a batch runs at B flows... [default: 256].
-    #[arg(long = "batch-size", value_name = "B")]
+    #[arg(long = "batch-size", value_name = "B",
+        help = help("Inference batch size B: a batch runs at B flows...", defaults::BATCH_SIZE))]
     pub batch_size: Option<usize>,
-    /// ...or T milliseconds after its first flow arrived [default: 50].
-    #[arg(long = "batch-timeout-ms", value_name = "T")]
+    #[arg(long = "batch-timeout-ms", value_name = "T",
+        help = help("...or T milliseconds after its first flow arrived", defaults::BATCH_TIMEOUT.as_millis()))]
     pub batch_timeout_ms: Option<u64>,
-    /// Execution provider: cpu, cuda, cuda:N or auto [default: cpu].
-    #[arg(long, value_name = "DEVICE")]
+    #[arg(long, value_name = "DEVICE",
+        help = help("Execution provider: cpu, cuda, cuda:N or auto", defaults::DEVICE))]
     pub device: Option<String>,
     /// The ONNX Runtime shared library (default: ORT_DYLIB_PATH, the project venv, the system).
     #[arg(long, value_name = "LIB")]
     pub onnxruntime: Option<PathBuf>,
-    /// Flow timeout in seconds [default: 120].
-    #[arg(long = "flow-timeout", value_name = "SECONDS")]
+    #[arg(long = "flow-timeout", value_name = "SECONDS",
+        help = help("Flow timeout in seconds", secs(defaults::FLOW_TIMEOUT)))]
     pub flow_timeout: Option<f64>,
-    /// Activity timeout in seconds [default: 5].
-    #[arg(long = "activity-timeout", value_name = "SECONDS")]
+    #[arg(long = "activity-timeout", value_name = "SECONDS",
+        help = help("Activity timeout in seconds", secs(defaults::ACTIVITY_TIMEOUT)))]
     pub activity_timeout: Option<f64>,
-    /// Score flows still open once they have been active S seconds, and every S seconds after (0: off) [default: 10].
-    #[arg(long = "interim-after", value_name = "SECONDS")]
+    #[arg(long = "interim-after", value_name = "SECONDS",
+        help = help("Score flows still open once they have been active S seconds, and every S seconds after (0: off)", secs(defaults::INTERIM_AFTER)))]
     pub interim_after: Option<f64>,
-    /// The most flows open at once; beyond it the least recently active flows end early, with end reason `evicted` (0: no limit) [default: 0 for replay, 1000000 for live].
-    #[arg(long = "max-flows", value_name = "N")]
+    #[arg(long = "max-flows", value_name = "N",
+        help = help("The most flows open at once; beyond it the least recently active flows end early, with end reason `evicted` (0: no limit)",
+            format!("{} for replay, {} for live", defaults::MAX_FLOWS, defaults::LIVE_MAX_FLOWS)))]
     pub max_flows: Option<usize>,
-    /// When writing alerts or the flow CSV fails (disk full, file unwritable): stop the run, or continue and count what is lost [default: stop].
-    #[arg(long = "on-output-error", value_name = "stop|continue")]
+    #[arg(long = "on-output-error", value_name = "stop|continue",
+        help = help("When writing alerts or the flow CSV fails (disk full, file unwritable): stop the run, or continue and count what is lost", defaults::ON_OUTPUT_ERROR))]
     pub on_output_error: Option<String>,
-    /// Write a stats event every S seconds (0: only at exit) [default: 60 for live, none for replay].
-    #[arg(long = "stats-interval", value_name = "SECONDS")]
+    #[arg(long = "stats-interval", value_name = "SECONDS",
+        help = help("Write a stats event every S seconds (0: only at exit)",
+            format!("{} for live, none for replay", secs(defaults::LIVE_STATS_INTERVAL))))]
     pub stats_interval: Option<f64>,
     /// Run this executable (no shell) to block the flagged address: `block SRC_IP SRC_PORT DEST_IP DEST_PORT PROTO LABEL SCORE TTL`, alert JSON on stdin.
     #[arg(long = "ips-hook", value_name = "PATH")]
     pub ips_hook: Option<PathBuf>,
-    /// Seconds a block lasts; then the hook runs with `unblock` [default: 600].
-    #[arg(long = "ips-ttl", value_name = "SECONDS")]
+    #[arg(long = "ips-ttl", value_name = "SECONDS",
+        help = help("Seconds a block lasts; then the hook runs with `unblock`", secs(defaults::IPS_TTL)))]
     pub ips_ttl: Option<f64>,
     /// Never block addresses in this CIDR (repeatable).
     #[arg(long = "ips-allow", value_name = "CIDR")]
     pub ips_allow: Vec<String>,
-    /// Block the flow's source or destination address: src or dst [default: src].
-    #[arg(long = "ips-block", value_name = "SIDE")]
+    #[arg(long = "ips-block", value_name = "SIDE",
+        help = help("Block the flow's source or destination address: src or dst", defaults::IPS_BLOCK))]
     pub ips_block: Option<String>,
     /// Log and count hook calls without running the hook.
     #[arg(long = "ips-dry-run")]
     pub ips_dry_run: bool,
-    /// Kill a hook still running after this many seconds [default: 5].
-    #[arg(long = "ips-timeout", value_name = "SECONDS")]
+    #[arg(long = "ips-timeout", value_name = "SECONDS",
+        help = help("Kill a hook still running after this many seconds", secs(defaults::IPS_TIMEOUT)))]
     pub ips_timeout: Option<f64>,
-    /// Hook calls per second at most [default: 10].
-    #[arg(long = "ips-rate", value_name = "PER_SECOND")]
+    #[arg(long = "ips-rate", value_name = "PER_SECOND",
+        help = help("Hook calls per second at most", defaults::IPS_RATE))]
     pub ips_rate: Option<f64>,
 }
 
@@ -212,7 +236,7 @@ pub struct ExtractArgs {
     #[arg(short = 'o', long = "output", value_name = "OUT.csv|-")]
     pub output: PathBuf,
     /// Feature profile.
-    #[arg(long, value_enum, default_value = "cic2018")]
+    #[arg(long, value_enum, default_value = defaults::EXTRACT_PROFILE)]
     pub profile: ProfileArg,
     /// Ethernet padding policy [default: count for cic2017, exclude otherwise].
     #[arg(long = "l2-padding", value_enum)]
@@ -227,17 +251,15 @@ pub struct ExtractArgs {
     #[arg(long = "per-file")]
     pub per_file: bool,
     /// Flow timeout in seconds.
-    #[arg(long = "flow-timeout", value_name = "SECONDS", default_value_t = 120.0)]
+    #[arg(long = "flow-timeout", value_name = "SECONDS",
+        default_value_t = secs(defaults::FLOW_TIMEOUT))]
     pub flow_timeout: f64,
     /// Activity timeout in seconds (separates active and idle periods).
-    #[arg(
-        long = "activity-timeout",
-        value_name = "SECONDS",
-        default_value_t = 5.0
-    )]
+    #[arg(long = "activity-timeout", value_name = "SECONDS",
+        default_value_t = secs(defaults::ACTIVITY_TIMEOUT))]
     pub activity_timeout: f64,
     /// The most flows open at once; beyond it the least recently active flows end early (0: no limit).
-    #[arg(long = "max-flows", value_name = "N", default_value_t = 0)]
+    #[arg(long = "max-flows", value_name = "N", default_value_t = defaults::MAX_FLOWS)]
     pub max_flows: usize,
     /// No progress line and no summary.
     #[arg(short, long)]

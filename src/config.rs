@@ -3,11 +3,17 @@
 //! name as the flag (with `_` for `-`); a flag given on the command line wins.
 //! Unknown keys and wrong types are refused with the file, line and key.
 //! `systemd/flowsentinel.toml` documents every key.
+//!
+//! [`Settings::build`] is where every value is checked, once, given or
+//! default (the defaults are in [`crate::defaults`]), in a fixed order; the
+//! first refused value is the error, naming its option. Nothing downstream
+//! checks a value again.
 
 use crate::capture::LiveOptions;
+use crate::defaults;
 use crate::error::Error;
 use crate::infer::Device;
-use crate::ips::{BlockSide, Cidr, HookConfig};
+use crate::ips::{BlockSide, Cidr, HookConfig, MAX_TTL};
 use crate::pipeline::outfile::OnOutputError;
 use crate::pipeline::sensor::{SensorConfig, Source};
 use crate::syslog::{SyslogFormat, SyslogTarget};
@@ -151,10 +157,12 @@ impl Settings {
     pub fn build(self, files: Option<Vec<PathBuf>>, progress: bool) -> Result<SensorConfig, Error> {
         let usage = Error::Usage;
         let live = files.is_none();
-        let device: Device = match self.device.as_deref() {
-            None => Device::Cpu,
-            Some(d) => d.parse().map_err(|e| usage(format!("--device: {e}")))?,
-        };
+        let device: Device = self
+            .device
+            .as_deref()
+            .unwrap_or(defaults::DEVICE)
+            .parse()
+            .map_err(|e| usage(format!("--device: {e}")))?;
         let syslog = match self.syslog {
             None => None,
             Some(t) => {
@@ -163,7 +171,7 @@ impl Settings {
                 let format: SyslogFormat = self
                     .syslog_format
                     .as_deref()
-                    .unwrap_or("5424")
+                    .unwrap_or(defaults::SYSLOG_FORMAT)
                     .parse()
                     .map_err(|e| usage(format!("--syslog-format: {e}")))?;
                 Some((target, format))
@@ -172,21 +180,29 @@ impl Settings {
         if self.syslog_format.is_some() && syslog.is_none() {
             return Err(usage("--syslog-format needs --syslog".into()));
         }
-        let workers = self.workers.unwrap_or(2);
+        let workers = self.workers.unwrap_or(defaults::WORKERS);
         if !(1..=256).contains(&workers) {
             return Err(usage(format!("--workers: expected 1..=256, got {workers}")));
         }
-        let batch_size = self.batch_size.unwrap_or(256);
+        let batch_size = self.batch_size.unwrap_or(defaults::BATCH_SIZE);
         if !(1..=65_536).contains(&batch_size) {
             return Err(usage(format!(
                 "--batch-size: expected 1..=65536, got {batch_size}"
             )));
         }
-        let interim_after_us = match self.interim_after.unwrap_or(10.0) {
+        let interim_after = self
+            .interim_after
+            .unwrap_or(defaults::INTERIM_AFTER.as_secs_f64());
+        let interim_after_us = match interim_after {
             0.0 => 0,
             s => seconds_to_us("interim-after", s)?,
         };
-        let max_flows = match self.max_flows.unwrap_or(if live { LIVE_MAX_FLOWS } else { 0 }) {
+        let default_max_flows = if live {
+            defaults::LIVE_MAX_FLOWS
+        } else {
+            defaults::MAX_FLOWS
+        };
+        let max_flows = match self.max_flows.unwrap_or(default_max_flows) {
             0 => None,
             n if n < workers => {
                 return Err(usage(format!(
@@ -195,13 +211,14 @@ impl Settings {
             }
             n => Some(n),
         };
-        let on_output_error: OnOutputError = match self.on_output_error.as_deref() {
-            None => OnOutputError::Stop,
-            Some(s) => s
-                .parse()
-                .map_err(|e| usage(format!("--on-output-error: {e}")))?,
-        };
-        let stats_interval = match self.stats_interval.or(live.then_some(60.0)) {
+        let on_output_error: OnOutputError = self
+            .on_output_error
+            .as_deref()
+            .unwrap_or(defaults::ON_OUTPUT_ERROR)
+            .parse()
+            .map_err(|e| usage(format!("--on-output-error: {e}")))?;
+        let live_stats = defaults::LIVE_STATS_INTERVAL.as_secs_f64();
+        let stats_interval = match self.stats_interval.or(live.then_some(live_stats)) {
             None => None,
             Some(0.0) => Some(Duration::ZERO),
             Some(s) => Some(duration("stats-interval", s)?),
@@ -221,7 +238,7 @@ impl Settings {
             }
             Some(path) => Some(HookConfig {
                 path,
-                ttl: duration("ips-ttl", self.ips_ttl.unwrap_or(600.0))?,
+                ttl: ips_ttl(self.ips_ttl.unwrap_or(defaults::IPS_TTL.as_secs_f64()))?,
                 allow: self
                     .ips_allow
                     .unwrap_or_default()
@@ -231,20 +248,19 @@ impl Settings {
                             .map_err(|e| usage(format!("--ips-allow: {e}")))
                     })
                     .collect::<Result<_, _>>()?,
-                side: match self.ips_block.as_deref() {
-                    None => BlockSide::Src,
-                    Some(b) => b.parse().map_err(|e| usage(format!("--ips-block: {e}")))?,
-                },
+                side: self
+                    .ips_block
+                    .as_deref()
+                    .unwrap_or(defaults::IPS_BLOCK)
+                    .parse::<BlockSide>()
+                    .map_err(|e| usage(format!("--ips-block: {e}")))?,
                 dry_run: self.ips_dry_run.unwrap_or(false),
-                timeout: duration("ips-timeout", self.ips_timeout.unwrap_or(5.0))?,
-                rate_per_sec: match self.ips_rate.unwrap_or(10.0) {
-                    r if r.is_finite() && r > 0.0 => r,
-                    r => {
-                        return Err(usage(format!(
-                            "--ips-rate: expected a positive number of calls per second, got {r}"
-                        )))
-                    }
-                },
+                timeout: duration(
+                    "ips-timeout",
+                    self.ips_timeout
+                        .unwrap_or(defaults::IPS_TIMEOUT.as_secs_f64()),
+                )?,
+                rate_per_sec: ips_rate(self.ips_rate.unwrap_or(defaults::IPS_RATE))?,
             }),
         };
         let source = match files {
@@ -266,13 +282,13 @@ impl Settings {
                 let iface = self
                     .interface
                     .ok_or_else(|| usage("live needs an interface: -i IFACE".into()))?;
-                let snaplen = self.snaplen.unwrap_or(65_535);
+                let snaplen = self.snaplen.unwrap_or(defaults::SNAPLEN);
                 if !(64..=262_144).contains(&snaplen) {
                     return Err(usage(format!(
                         "--snaplen: expected 64..=262144, got {snaplen}"
                     )));
                 }
-                let buffer_mb = self.buffer_mb.unwrap_or(64);
+                let buffer_mb = self.buffer_mb.unwrap_or(defaults::BUFFER_MB);
                 if !(1..=2047).contains(&buffer_mb) {
                     return Err(usage(format!(
                         "--buffer-mb: expected 1..=2047, got {buffer_mb}"
@@ -289,23 +305,30 @@ impl Settings {
         };
         Ok(SensorConfig {
             source,
-            model: self
-                .model
-                .unwrap_or_else(|| PathBuf::from("models/default")),
+            model: self.model.unwrap_or_else(|| PathBuf::from(defaults::MODEL)),
             device,
             onnxruntime: self.onnxruntime,
-            alerts: self.alerts.unwrap_or_else(|| PathBuf::from("-")),
+            alerts: self
+                .alerts
+                .unwrap_or_else(|| PathBuf::from(defaults::ALERTS)),
             flow_events: self.flow_events.unwrap_or(false),
             flows_csv: self.flows_csv,
             labels: self.labels,
             syslog,
             workers,
             batch_size,
-            batch_timeout: Duration::from_millis(self.batch_timeout_ms.unwrap_or(50)),
-            flow_timeout_us: seconds_to_us("flow-timeout", self.flow_timeout.unwrap_or(120.0))?,
+            batch_timeout: self
+                .batch_timeout_ms
+                .map_or(defaults::BATCH_TIMEOUT, Duration::from_millis),
+            flow_timeout_us: seconds_to_us(
+                "flow-timeout",
+                self.flow_timeout
+                    .unwrap_or(defaults::FLOW_TIMEOUT.as_secs_f64()),
+            )?,
             activity_timeout_us: seconds_to_us(
                 "activity-timeout",
-                self.activity_timeout.unwrap_or(5.0),
+                self.activity_timeout
+                    .unwrap_or(defaults::ACTIVITY_TIMEOUT.as_secs_f64()),
             )?,
             interim_after_us,
             max_flows,
@@ -318,8 +341,26 @@ impl Settings {
     }
 }
 
-/// Live's default `max_flows`: about 700 MB of flow state at most.
-pub const LIVE_MAX_FLOWS: usize = 1_000_000;
+/// `--ips-ttl`: a positive number of seconds, at most [`MAX_TTL`].
+fn ips_ttl(s: f64) -> Result<Duration, Error> {
+    let ttl = duration("ips-ttl", s)?;
+    if ttl > MAX_TTL {
+        return Err(Error::Usage(
+            "IPS hook TTL must be more than 0 and at most 10 years".into(),
+        ));
+    }
+    Ok(ttl)
+}
+
+/// `--ips-rate`: a finite number of calls per second, more than 0.
+fn ips_rate(r: f64) -> Result<f64, Error> {
+    if r.is_finite() && r > 0.0 {
+        return Ok(r);
+    }
+    Err(Error::Usage(format!(
+        "--ips-rate: expected a positive number of calls per second, got {r}"
+    )))
+}
 
 /// A positive number of seconds as a duration, or a usage error naming the option.
 fn duration(name: &str, s: f64) -> Result<Duration, Error> {
@@ -341,4 +382,203 @@ pub fn seconds_to_us(name: &str, s: f64) -> Result<i64, Error> {
         )));
     }
     Ok(us)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `build`'s usage error for these settings.
+    fn refused(s: Settings, files: Option<Vec<PathBuf>>) -> String {
+        match s.build(files, false) {
+            Err(Error::Usage(m)) => m,
+            other => panic!("not a usage error: {other:?}"),
+        }
+    }
+
+    fn live() -> Settings {
+        Settings {
+            interface: Some("eth0".into()),
+            ..Settings::default()
+        }
+    }
+
+    fn with_hook() -> Settings {
+        Settings {
+            ips_hook: Some("hook.sh".into()),
+            ..Settings::default()
+        }
+    }
+
+    #[test]
+    fn defaults_fill_what_is_not_given() {
+        let c = Settings::default().build(Some(vec![]), false).unwrap();
+        assert_eq!(c.model, PathBuf::from("models/default"));
+        assert_eq!(c.alerts, PathBuf::from("-"));
+        assert_eq!(
+            (c.device, c.on_output_error),
+            (Device::Cpu, OnOutputError::Stop)
+        );
+        assert_eq!((c.workers, c.batch_size), (2, 256));
+        assert_eq!(c.batch_timeout, Duration::from_millis(50));
+        assert_eq!(
+            (c.flow_timeout_us, c.activity_timeout_us),
+            (120_000_000, 5_000_000)
+        );
+        assert_eq!(c.interim_after_us, 10_000_000);
+        assert_eq!((c.max_flows, c.stats_interval), (None, None));
+        assert!(c.hook.is_none() && c.syslog.is_none());
+
+        let c = live().build(None, false).unwrap();
+        assert_eq!(c.max_flows, Some(1_000_000));
+        assert_eq!(c.stats_interval, Some(Duration::from_secs(60)));
+        match c.source {
+            Source::Live(o) => assert_eq!((o.snaplen, o.buffer_mb, o.promisc), (65_535, 64, false)),
+            Source::Files(_) => panic!("not live"),
+        }
+
+        let h = with_hook()
+            .build(Some(vec![]), false)
+            .unwrap()
+            .hook
+            .unwrap();
+        assert_eq!(
+            (h.ttl, h.timeout),
+            (Duration::from_secs(600), Duration::from_secs(5))
+        );
+        assert_eq!(
+            (h.rate_per_sec, h.side, h.dry_run),
+            (10.0, BlockSide::Src, false)
+        );
+        let s = Settings {
+            syslog: Some("udp:127.0.0.1:514".into()),
+            ..Settings::default()
+        };
+        let (_, format) = s.build(Some(vec![]), false).unwrap().syslog.unwrap();
+        assert_eq!(format, SyslogFormat::Rfc5424);
+    }
+
+    #[test]
+    fn the_flow_engine_and_the_config_share_the_defaults() {
+        let c = Settings::default().build(Some(vec![]), false).unwrap();
+        let f = crate::flow::FlowConfig::new(crate::features::Profile::Cic2018);
+        assert_eq!(
+            (c.flow_timeout_us, c.activity_timeout_us),
+            (f.flow_timeout_us, f.activity_timeout_us)
+        );
+    }
+
+    #[test]
+    fn ips_values_are_refused_naming_the_option() {
+        for r in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+            let s = Settings {
+                ips_rate: Some(r),
+                ..with_hook()
+            };
+            let want =
+                format!("--ips-rate: expected a positive number of calls per second, got {r}");
+            assert_eq!(refused(s, Some(vec![])), want);
+        }
+        let ttl = |t: f64| Settings {
+            ips_ttl: Some(t),
+            ..with_hook()
+        };
+        assert_eq!(
+            refused(ttl(0.0), Some(vec![])),
+            "--ips-ttl: expected a positive number of seconds, got 0"
+        );
+        // Over ten years (but under the 1e9 s every time option allows).
+        assert_eq!(
+            refused(ttl(4e8), Some(vec![])),
+            "IPS hook TTL must be more than 0 and at most 10 years"
+        );
+        let ten_years = MAX_TTL.as_secs_f64();
+        assert_eq!(
+            ttl(ten_years)
+                .build(Some(vec![]), false)
+                .unwrap()
+                .hook
+                .unwrap()
+                .ttl,
+            MAX_TTL
+        );
+        let s = Settings {
+            ips_timeout: Some(0.0),
+            ..with_hook()
+        };
+        assert_eq!(
+            refused(s, Some(vec![])),
+            "--ips-timeout: expected a positive number of seconds, got 0"
+        );
+        let s = Settings {
+            ips_rate: Some(0.0),
+            ..Settings::default()
+        };
+        assert_eq!(
+            refused(s, Some(vec![])),
+            "the --ips-* options need --ips-hook"
+        );
+    }
+
+    /// The `Default: ...` of `key` in the example config, on one line.
+    fn documented_default(toml: &str, key: &str) -> String {
+        let head = format!("# {key}: ");
+        let doc: Vec<&str> = toml
+            .lines()
+            .skip_while(|l| !l.starts_with(&head))
+            .take_while(|l| l.starts_with('#'))
+            .map(|l| l.trim_start_matches('#').trim())
+            .collect();
+        let text = doc.join(" ");
+        let (_, rest) = text
+            .split_once("Default: ")
+            .unwrap_or_else(|| panic!("{key}: no `Default:` in {text:?}"));
+        rest.to_string()
+    }
+
+    #[test]
+    fn the_example_config_documents_each_default_as_it_is() {
+        let toml = include_str!("../systemd/flowsentinel.toml");
+        let secs = |d: Duration| d.as_secs_f64().to_string();
+        let quoted = |s: &str| format!("{s:?}");
+        let expected = [
+            ("snaplen", defaults::SNAPLEN.to_string()),
+            ("buffer_mb", defaults::BUFFER_MB.to_string()),
+            ("model", defaults::MODEL.to_string()),
+            ("device", quoted(defaults::DEVICE)),
+            ("alerts", quoted(defaults::ALERTS)),
+            ("syslog_format", quoted(defaults::SYSLOG_FORMAT)),
+            ("stats_interval", secs(defaults::LIVE_STATS_INTERVAL)),
+            ("workers", defaults::WORKERS.to_string()),
+            ("batch_size", defaults::BATCH_SIZE.to_string()),
+            (
+                "batch_timeout_ms",
+                defaults::BATCH_TIMEOUT.as_millis().to_string(),
+            ),
+            ("flow_timeout", secs(defaults::FLOW_TIMEOUT)),
+            ("activity_timeout", secs(defaults::ACTIVITY_TIMEOUT)),
+            ("interim_after", secs(defaults::INTERIM_AFTER)),
+            (
+                "max_flows",
+                format!(
+                    "{} for live, {} for replay",
+                    defaults::LIVE_MAX_FLOWS,
+                    defaults::MAX_FLOWS
+                ),
+            ),
+            ("on_output_error", quoted(defaults::ON_OUTPUT_ERROR)),
+            ("ips_ttl", secs(defaults::IPS_TTL)),
+            ("ips_block", quoted(defaults::IPS_BLOCK)),
+            ("ips_timeout", secs(defaults::IPS_TIMEOUT)),
+            ("ips_rate", defaults::IPS_RATE.to_string()),
+        ];
+        for (key, value) in expected {
+            let doc = documented_default(toml, key);
+            let ends = doc.strip_prefix(&value).and_then(|r| r.chars().next());
+            assert!(
+                matches!(ends, Some('.' | ' ')),
+                "{key}: documented `Default: {doc}`, the default is {value}"
+            );
+        }
+    }
 }

@@ -19,8 +19,10 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use crate::decode::{Addr, PacketMeta, TcpFlags};
+use crate::defaults;
 use crate::features::{Direction, FlowRecord, Profile};
 use std::collections::HashMap;
+use std::time::Duration;
 
 /// A direction-neutral flow key: the endpoints in the profile's canonical order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -185,15 +187,22 @@ pub struct FlowConfig {
 }
 
 impl FlowConfig {
-    /// The era tool's defaults: 120 s flow timeout, 5 s activity timeout.
+    /// The defaults ([`defaults::FLOW_TIMEOUT`] and
+    /// [`defaults::ACTIVITY_TIMEOUT`], the era tool's 120 s and 5 s), with no
+    /// limit on open flows.
     pub fn new(profile: Profile) -> Self {
         Self {
             profile,
-            flow_timeout_us: 120_000_000,
-            activity_timeout_us: 5_000_000,
+            flow_timeout_us: micros(defaults::FLOW_TIMEOUT),
+            activity_timeout_us: micros(defaults::ACTIVITY_TIMEOUT),
             max_flows: None,
         }
     }
+}
+
+/// A duration in µs, the flow stage's unit (`i64::MAX` beyond it).
+fn micros(d: Duration) -> i64 {
+    i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
 }
 
 /// Counters of the flow stage.

@@ -12,6 +12,7 @@ pub mod alert;
 pub mod capture;
 pub mod config;
 pub mod decode;
+pub mod defaults;
 pub mod error;
 pub mod eve;
 pub mod features;

@@ -19,10 +19,9 @@ use std::time::{Duration, Instant};
 const RELOG: Duration = Duration::from_secs(10);
 
 /// What a failing output (alerts file, flow CSV) does to the run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OnOutputError {
     /// Log the error, flush what can be flushed and end the run with an error.
-    #[default]
     Stop,
     /// Log the error, count every record that could not be written, and keep
     /// trying: writing resumes once the output works again.
