@@ -1,5 +1,5 @@
-//! Capture: reads frames from pcap and pcapng files ([`file`]), or from a
-//! live interface ([`live`]), through libpcap (the `pcap` crate).
+//! Capture: reads frames from pcap and pcapng files (`file`), or from a
+//! live interface (`live`), through libpcap (the `pcap` crate).
 //!
 //! This file owns what both sources share: the link type ([`LinkType`], from
 //! the capture's DLT value), the [`Frame`] they hand out, and the
