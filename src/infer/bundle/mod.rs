@@ -1,101 +1,22 @@
-//! Model bundle metadata (`model.json`): parsing and every check that does not
-//! need the ONNX graph. The graph checks run when the model is loaded,
-//! in [`super::Model::load`].
+//! Model bundle metadata: the validated [`Bundle`] read from `model.json`,
+//! and preprocessing. The graph checks run when the model is loaded, in
+//! [`super::Model::load`].
 //!
-//! Input: a bundle directory. Output: a validated [`Bundle`] whose inputs are
-//! resolved against the column catalogue, whose scaler arrays have one value
-//! per input, and whose thresholds name known classes. The format is described
-//! in `models/README.md`.
+//! Owns the bundle's description of its graph: the inputs (`input`), the
+//! layout (flat or sequence), the non-finite replacement and scaler, the
+//! output kind, labels and thresholds; reading and validating `model.json`
+//! is in `meta`. Input: a bundle directory, then one [`FlowRow`] at a time.
+//! Output: a validated [`Bundle`], then each flow's preprocessed inputs as
+//! `f32`s. The format is described in `models/README.md`.
 
-use super::InferError;
-use crate::decode::Addr;
-use crate::features::catalogue::{self, FIRST_FEATURE, NUM_FEATURES};
-use crate::features::{FeatureVector, Profile};
+mod input;
+mod meta;
+
+pub use input::{FlowRow, Input};
+
+use crate::features::Profile;
 use serde::Deserialize;
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-
-/// One model input: where its value comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Input {
-    /// A feature column, as an index into [`FeatureVector`].
-    Feature(usize),
-    /// The flow's source port.
-    SrcPort,
-    /// The flow's destination port.
-    DstPort,
-    /// The IP protocol number.
-    Protocol,
-    /// Octet 0..=3 of the source IPv4 address (0 for IPv6).
-    SrcOctet(usize),
-    /// Octet 0..=3 of the destination IPv4 address (0 for IPv6).
-    DstOctet(usize),
-}
-
-/// What the model sees of one flow before preprocessing.
-#[derive(Debug, Clone, Copy)]
-pub struct FlowRow {
-    /// The 76 features in catalogue order.
-    pub features: FeatureVector,
-    /// Source address (the flow's first packet's sender).
-    pub src: Addr,
-    /// Destination address.
-    pub dst: Addr,
-    /// Source port.
-    pub src_port: u16,
-    /// Destination port.
-    pub dst_port: u16,
-    /// IP protocol.
-    pub proto: u8,
-    /// An interim row of a flow still open: scored with its sequence window
-    /// as context, but not added to the window (the final row will be).
-    pub interim: bool,
-}
-
-impl Input {
-    /// Resolves a column name in any spelling, or a pseudo-column.
-    pub fn resolve(name: &str) -> Option<Input> {
-        let n = name.trim();
-        let lower = n.to_ascii_lowercase();
-        for (prefix, src) in [("src ip octet ", true), ("dst ip octet ", false)] {
-            if let Some(rest) = lower.strip_prefix(prefix) {
-                return match rest.trim().parse::<usize>() {
-                    Ok(k @ 1..=4) if src => Some(Input::SrcOctet(k - 1)),
-                    Ok(k @ 1..=4) => Some(Input::DstOctet(k - 1)),
-                    _ => None,
-                };
-            }
-        }
-        match catalogue::lookup(n)? {
-            2 => Some(Input::SrcPort),
-            4 => Some(Input::DstPort),
-            5 => Some(Input::Protocol),
-            c if (FIRST_FEATURE..FIRST_FEATURE + NUM_FEATURES).contains(&c) => {
-                Some(Input::Feature(c - FIRST_FEATURE))
-            }
-            _ => None,
-        }
-    }
-
-    /// This input's raw value for a flow.
-    pub fn value(self, row: &FlowRow) -> f64 {
-        let octet = |a: &Addr, k: usize| {
-            if a.is_v6() {
-                0.0
-            } else {
-                a.octets().get(k).map_or(0.0, |&o| f64::from(o))
-            }
-        };
-        match self {
-            Input::Feature(i) => row.features.get(i).copied().unwrap_or(0.0),
-            Input::SrcPort => f64::from(row.src_port),
-            Input::DstPort => f64::from(row.dst_port),
-            Input::Protocol => f64::from(row.proto),
-            Input::SrcOctet(k) => octet(&row.src, k),
-            Input::DstOctet(k) => octet(&row.dst, k),
-        }
-    }
-}
+use std::path::PathBuf;
 
 /// How flows are grouped into sequences.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -194,325 +115,7 @@ pub struct Bundle {
     pub thresholds: Vec<f64>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Meta {
-    name: String,
-    version: String,
-    #[serde(default)]
-    trained_on: Option<String>,
-    profile: String,
-    inputs: Vec<String>,
-    #[serde(default)]
-    input_name: Option<String>,
-    layout: LayoutSpec,
-    #[serde(default)]
-    preprocess: Preprocess,
-    output: OutputMeta,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct Preprocess {
-    #[serde(default)]
-    nonfinite: Option<NonFinite>,
-    #[serde(default)]
-    scaler: Option<ScalerMeta>,
-}
-
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum NonFinite {
-    Number(f64),
-    Word(String),
-}
-
-#[derive(Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
-enum ScalerMeta {
-    Minmax { min: Vec<f64>, max: Vec<f64> },
-    Standard { mean: Vec<f64>, std: Vec<f64> },
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct OutputMeta {
-    kind: String,
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    classes: Option<Vec<String>>,
-    #[serde(default)]
-    benign: Option<String>,
-    #[serde(default)]
-    threshold: Option<Threshold>,
-    #[serde(default)]
-    alert_label: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Threshold {
-    One(f64),
-    PerClass(BTreeMap<String, f64>),
-}
-
 impl Bundle {
-    /// Reads and validates `DIR/model.json`.
-    pub fn load(dir: &Path) -> Result<Bundle, InferError> {
-        let meta_path = dir.join("model.json");
-        if !dir.is_dir() {
-            return Err(InferError::Bundle {
-                path: dir.to_path_buf(),
-                reason: "not a directory (a model bundle is a directory holding model.onnx and model.json)".into(),
-            });
-        }
-        let text = std::fs::read_to_string(&meta_path).map_err(|e| InferError::Bundle {
-            path: meta_path.clone(),
-            reason: format!("cannot read: {e}"),
-        })?;
-        Self::parse(dir, &text)
-    }
-
-    /// Validates metadata text; `dir` is only used in messages.
-    pub fn parse(dir: &Path, text: &str) -> Result<Bundle, InferError> {
-        let path = dir.join("model.json");
-        let err = |field: &str, reason: String| InferError::Field {
-            path: path.clone(),
-            field: field.to_string(),
-            reason,
-        };
-        let meta: Meta = serde_json::from_str(text).map_err(|e| InferError::Bundle {
-            path: path.clone(),
-            reason: format!("not valid bundle metadata: {e}"),
-        })?;
-        let profile = match meta.profile.as_str() {
-            "cic2017" => Profile::Cic2017,
-            "cic2018" => Profile::Cic2018,
-            "fixed" => Profile::Fixed,
-            other => {
-                return Err(err(
-                    "profile",
-                    format!("unknown profile {other:?} (expected cic2017, cic2018 or fixed)"),
-                ))
-            }
-        };
-        if meta.inputs.is_empty() {
-            return Err(err("inputs", "is empty".into()));
-        }
-        let mut inputs = Vec::with_capacity(meta.inputs.len());
-        for (i, name) in meta.inputs.iter().enumerate() {
-            let input = Input::resolve(name).ok_or_else(|| {
-                err(
-                    &format!("inputs[{i}]"),
-                    format!(
-                        "unknown column {name:?}: not a feature column in the 2017, 2018 or \
-                         master spelling, nor Src/Dst Port, Protocol or \"Src/Dst IP octet 1..4\""
-                    ),
-                )
-            })?;
-            inputs.push(input);
-        }
-        let width = inputs.len();
-        if let LayoutSpec::Sequence { length, .. } = meta.layout {
-            if length == 0 || length > 1024 {
-                return Err(err(
-                    "layout.length",
-                    format!("must be 1..=1024, got {length}"),
-                ));
-            }
-        }
-        let nonfinite = match meta.preprocess.nonfinite {
-            None => 0.0,
-            Some(NonFinite::Word(w)) if w == "zero" => 0.0,
-            Some(NonFinite::Word(w)) => {
-                return Err(err(
-                    "preprocess.nonfinite",
-                    format!("expected \"zero\" or a number, got {w:?}"),
-                ))
-            }
-            Some(NonFinite::Number(x)) if x.is_finite() => x,
-            Some(NonFinite::Number(x)) => {
-                return Err(err(
-                    "preprocess.nonfinite",
-                    format!("must be finite, got {x}"),
-                ))
-            }
-        };
-        let scaler = match meta.preprocess.scaler {
-            None => None,
-            Some(s) => {
-                let (kind, a, b, na, nb) = match s {
-                    ScalerMeta::Minmax { min, max } => ("minmax", min, max, "min", "max"),
-                    ScalerMeta::Standard { mean, std } => ("standard", mean, std, "mean", "std"),
-                };
-                for (n, v) in [(na, &a), (nb, &b)] {
-                    let field = format!("preprocess.scaler.{n}");
-                    if v.len() != width {
-                        return Err(err(
-                            &field,
-                            format!("has {} values but there are {width} inputs", v.len()),
-                        ));
-                    }
-                    if let Some(i) = v.iter().position(|x| !x.is_finite()) {
-                        return Err(err(&format!("{field}[{i}]"), "is not finite".into()));
-                    }
-                }
-                let scale = if kind == "minmax" {
-                    a.iter().zip(&b).map(|(lo, hi)| hi - lo).collect::<Vec<_>>()
-                } else {
-                    b.clone()
-                };
-                // A range too wide for f64 (max - min overflows) would scale
-                // every value to 0.
-                if let Some(i) = scale.iter().position(|x| !x.is_finite()) {
-                    return Err(err(
-                        &format!("preprocess.scaler.{nb}[{i}]"),
-                        format!("gives a {na}..{nb} range too wide to scale by (not finite)"),
-                    ));
-                }
-                let scale = scale
-                    .into_iter()
-                    .map(|s| if s == 0.0 { 1.0 } else { s })
-                    .collect();
-                Some(Scaler {
-                    kind,
-                    shift: a,
-                    scale,
-                })
-            }
-        };
-
-        let out = meta.output;
-        let kind = match out.kind.as_str() {
-            "probabilities" => OutputKind::Probabilities,
-            "labels" => OutputKind::Labels,
-            "reconstruction" => OutputKind::Reconstruction,
-            other => {
-                return Err(err(
-                    "output.kind",
-                    format!(
-                        "unknown kind {other:?} (expected probabilities, labels or reconstruction)"
-                    ),
-                ))
-            }
-        };
-        if kind != OutputKind::Reconstruction && out.alert_label.is_some() {
-            return Err(err(
-                "output.alert_label",
-                "only a reconstruction output has an alert label".into(),
-            ));
-        }
-        let benign_name = out.benign.unwrap_or_else(|| "Benign".to_string());
-        let (labels, benign, thresholds) = match kind {
-            OutputKind::Probabilities | OutputKind::Labels => {
-                let classes = out
-                    .classes
-                    .ok_or_else(|| err("output.classes", "is required for this kind".into()))?;
-                if classes.len() < 2 {
-                    return Err(err(
-                        "output.classes",
-                        format!("needs at least 2 classes, got {}", classes.len()),
-                    ));
-                }
-                for (i, c) in classes.iter().enumerate() {
-                    if classes.get(..i).is_some_and(|before| before.contains(c)) {
-                        return Err(err(
-                            &format!("output.classes[{i}]"),
-                            format!("{c:?} appears twice"),
-                        ));
-                    }
-                }
-                let benign = classes
-                    .iter()
-                    .position(|c| *c == benign_name)
-                    .ok_or_else(|| {
-                        err(
-                            "output.benign",
-                            format!("{benign_name:?} is not one of output.classes"),
-                        )
-                    })?;
-                let mut thresholds = vec![0.0; classes.len()];
-                match out.threshold {
-                    None => {}
-                    Some(_) if kind == OutputKind::Labels => {
-                        return Err(err(
-                            "output.threshold",
-                            "a labels output has no scores to threshold".into(),
-                        ))
-                    }
-                    Some(Threshold::One(t)) => thresholds.iter_mut().for_each(|x| *x = t),
-                    Some(Threshold::PerClass(map)) => {
-                        for (class, t) in map {
-                            let i = classes.iter().position(|c| *c == class).ok_or_else(|| {
-                                err(
-                                    "output.threshold",
-                                    format!("names {class:?}, which is not one of output.classes"),
-                                )
-                            })?;
-                            if let Some(slot) = thresholds.get_mut(i) {
-                                *slot = t;
-                            }
-                        }
-                    }
-                }
-                if thresholds.iter().any(|t| !t.is_finite()) {
-                    return Err(err("output.threshold", "must be finite".into()));
-                }
-                (classes, benign, thresholds)
-            }
-            OutputKind::Reconstruction => {
-                if out.classes.is_some() {
-                    return Err(err(
-                        "output.classes",
-                        "a reconstruction output has no classes".into(),
-                    ));
-                }
-                let t = match out.threshold {
-                    Some(Threshold::One(t)) if t.is_finite() => t,
-                    Some(_) => {
-                        return Err(err(
-                            "output.threshold",
-                            "a reconstruction output needs one finite number".into(),
-                        ))
-                    }
-                    None => {
-                        return Err(err(
-                            "output.threshold",
-                            "is required for a reconstruction output".into(),
-                        ))
-                    }
-                };
-                let alert = out.alert_label.unwrap_or_else(|| "Anomaly".to_string());
-                if alert == benign_name {
-                    return Err(err(
-                        "output.alert_label",
-                        "must differ from output.benign".into(),
-                    ));
-                }
-                (vec![benign_name, alert], 0, vec![f64::INFINITY, t])
-            }
-        };
-        Ok(Bundle {
-            dir: dir.to_path_buf(),
-            name: meta.name,
-            version: meta.version,
-            trained_on: meta.trained_on,
-            profile,
-            input_names: meta.inputs,
-            inputs,
-            graph_input: meta.input_name,
-            layout: meta.layout,
-            nonfinite,
-            scaler,
-            output: kind,
-            graph_output: out.name,
-            labels,
-            benign,
-            thresholds,
-        })
-    }
-
     /// The name of label `i` (`?` for an index out of range).
     pub fn label(&self, i: usize) -> &str {
         self.labels.get(i).map_or("?", String::as_str)
@@ -543,71 +146,38 @@ impl Bundle {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn parse(json: &str) -> Result<Bundle, InferError> {
-        Bundle::parse(Path::new("b"), json)
-    }
-
-    const OK: &str = r#"{"name":"m","version":"1","profile":"cic2017",
-        "inputs":[" Flow Duration","Tot Fwd Pkts","Src IP octet 4","Dst Port"],
-        "layout":{"kind":"flat"},
-        "preprocess":{"nonfinite":-1,"scaler":{"kind":"minmax","min":[0,0,0,0],"max":[10,0,255,65535]}},
-        "output":{"kind":"probabilities","classes":["Benign","DoS"],"threshold":{"DoS":0.7}}}"#;
-
-    #[test]
-    fn resolves_every_spelling_and_pseudo_columns() {
-        let b = parse(OK).unwrap();
-        assert_eq!(
-            b.inputs,
-            vec![
-                Input::Feature(0),
-                Input::Feature(1),
-                Input::SrcOctet(3),
-                Input::DstPort
-            ]
-        );
-        assert_eq!(b.thresholds, vec![0.0, 0.7]);
-        assert_eq!(b.nonfinite, -1.0);
-        // A zero range counts as one.
-        assert_eq!(
-            b.scaler.as_ref().unwrap().scale,
-            vec![10.0, 1.0, 255.0, 65535.0]
-        );
-    }
-
-    #[test]
-    fn names_the_bad_field() {
-        for (from, to, field) in [
-            ("\"Dst Port\"]", "\"Dst Prt\"]", "inputs[3]"),
-            (
-                "\"max\":[10,0,255,65535]",
-                "\"max\":[10,0,255]",
-                "preprocess.scaler.max",
-            ),
-            // Seen while fuzzing: a range wider than f64 scaled all to 0.
-            (
-                "\"min\":[0,0,0,0],\"max\":[10,0,255,65535]",
-                "\"min\":[-1e308,0,0,0],\"max\":[1e308,0,255,65535]",
-                "preprocess.scaler.max[0]",
-            ),
-            ("{\"DoS\":0.7}", "{\"Dos\":0.7}", "output.threshold"),
-            ("\"cic2017\"", "\"cic2019\"", "profile"),
-            (
-                "\"probabilities\",\"classes\"",
-                "\"probs\",\"classes\"",
-                "output.kind",
-            ),
-        ] {
-            let text = OK.replace(from, to);
-            assert_ne!(text, OK, "{from}");
-            let e = parse(&text).unwrap_err().to_string();
-            assert!(e.contains(field), "{field}: {e}");
-        }
-    }
+    use crate::decode::Addr;
+    use crate::features::catalogue::NUM_FEATURES;
 
     #[test]
     fn preprocess_replaces_nonfinite_then_scales() {
-        let b = parse(OK).unwrap();
+        let b = Bundle {
+            dir: PathBuf::from("b"),
+            name: "m".into(),
+            version: "1".into(),
+            trained_on: None,
+            profile: Profile::Cic2017,
+            input_names: Vec::new(),
+            inputs: vec![
+                Input::Feature(0),
+                Input::Feature(1),
+                Input::SrcOctet(3),
+                Input::DstPort,
+            ],
+            graph_input: None,
+            layout: LayoutSpec::Flat,
+            nonfinite: -1.0,
+            scaler: Some(Scaler {
+                kind: "minmax",
+                shift: vec![0.0; 4],
+                scale: vec![10.0, 1.0, 255.0, 65535.0],
+            }),
+            output: OutputKind::Probabilities,
+            graph_output: None,
+            labels: vec!["Benign".into(), "DoS".into()],
+            benign: 0,
+            thresholds: vec![0.0, 0.7],
+        };
         let mut features = [0.0; NUM_FEATURES];
         features[0] = f64::NAN;
         features[1] = 7.0;
