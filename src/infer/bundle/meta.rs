@@ -1,198 +1,18 @@
-//! Model bundle metadata (`model.json`): parsing and every check that does not
-//! need the ONNX graph. The graph checks run when the model is loaded,
-//! in [`super::Model::load`].
+//! Reading `model.json`: the file's serde shape and every check that does
+//! not need the ONNX graph.
 //!
-//! Input: a bundle directory. Output: a validated [`Bundle`] whose inputs are
-//! resolved against the column catalogue, whose scaler arrays have one value
-//! per input, and whose thresholds name known classes. The format is described
-//! in `models/README.md`.
+//! Input: a bundle directory (or metadata text). Output: a validated
+//! [`Bundle`] whose inputs are resolved against the column catalogue, whose
+//! scaler arrays have one value per input, and whose thresholds name known
+//! classes; or an [`InferError`] that names the file and the bad field.
 
-use super::InferError;
-use crate::decode::Addr;
-use crate::features::catalogue::{self, FIRST_FEATURE, NUM_FEATURES};
-use crate::features::{FeatureVector, Profile};
+use super::input::Input;
+use super::{Bundle, LayoutSpec, OutputKind, Scaler};
+use crate::features::Profile;
+use crate::infer::InferError;
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-
-/// One model input: where its value comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Input {
-    /// A feature column, as an index into [`FeatureVector`].
-    Feature(usize),
-    /// The flow's source port.
-    SrcPort,
-    /// The flow's destination port.
-    DstPort,
-    /// The IP protocol number.
-    Protocol,
-    /// Octet 0..=3 of the source IPv4 address (0 for IPv6).
-    SrcOctet(usize),
-    /// Octet 0..=3 of the destination IPv4 address (0 for IPv6).
-    DstOctet(usize),
-}
-
-/// What the model sees of one flow before preprocessing.
-#[derive(Debug, Clone, Copy)]
-pub struct FlowRow {
-    /// The 76 features in catalogue order.
-    pub features: FeatureVector,
-    /// Source address (the flow's first packet's sender).
-    pub src: Addr,
-    /// Destination address.
-    pub dst: Addr,
-    /// Source port.
-    pub src_port: u16,
-    /// Destination port.
-    pub dst_port: u16,
-    /// IP protocol.
-    pub proto: u8,
-    /// An interim row of a flow still open: scored with its sequence window
-    /// as context, but not added to the window (the final row will be).
-    pub interim: bool,
-}
-
-impl Input {
-    /// Resolves a column name in any spelling, or a pseudo-column.
-    pub fn resolve(name: &str) -> Option<Input> {
-        let n = name.trim();
-        let lower = n.to_ascii_lowercase();
-        for (prefix, src) in [("src ip octet ", true), ("dst ip octet ", false)] {
-            if let Some(rest) = lower.strip_prefix(prefix) {
-                return match rest.trim().parse::<usize>() {
-                    Ok(k @ 1..=4) if src => Some(Input::SrcOctet(k - 1)),
-                    Ok(k @ 1..=4) => Some(Input::DstOctet(k - 1)),
-                    _ => None,
-                };
-            }
-        }
-        match catalogue::lookup(n)? {
-            2 => Some(Input::SrcPort),
-            4 => Some(Input::DstPort),
-            5 => Some(Input::Protocol),
-            c if (FIRST_FEATURE..FIRST_FEATURE + NUM_FEATURES).contains(&c) => {
-                Some(Input::Feature(c - FIRST_FEATURE))
-            }
-            _ => None,
-        }
-    }
-
-    /// This input's raw value for a flow.
-    pub fn value(self, row: &FlowRow) -> f64 {
-        let octet = |a: &Addr, k: usize| {
-            if a.is_v6() {
-                0.0
-            } else {
-                a.octets().get(k).map_or(0.0, |&o| f64::from(o))
-            }
-        };
-        match self {
-            Input::Feature(i) => row.features.get(i).copied().unwrap_or(0.0),
-            Input::SrcPort => f64::from(row.src_port),
-            Input::DstPort => f64::from(row.dst_port),
-            Input::Protocol => f64::from(row.proto),
-            Input::SrcOctet(k) => octet(&row.src, k),
-            Input::DstOctet(k) => octet(&row.dst, k),
-        }
-    }
-}
-
-/// How flows are grouped into sequences.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum GroupBy {
-    /// One sequence over all flows.
-    #[default]
-    None,
-    /// One sequence per source IP.
-    SrcIp,
-}
-
-/// The graph's input layout.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
-pub enum LayoutSpec {
-    /// `[batch, F]`.
-    Flat,
-    /// `[batch, L, F]`: the flow and the L−1 flows before it.
-    Sequence {
-        /// L.
-        length: usize,
-        /// Grouping.
-        #[serde(default)]
-        group_by: GroupBy,
-    },
-}
-
-impl LayoutSpec {
-    /// Sequence length (1 for flat).
-    pub fn length(self) -> usize {
-        match self {
-            LayoutSpec::Flat => 1,
-            LayoutSpec::Sequence { length, .. } => length,
-        }
-    }
-}
-
-/// A per-input affine scaler: `(x - shift) / scale`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Scaler {
-    /// `minmax` or `standard`.
-    pub kind: &'static str,
-    /// Subtracted (min or mean).
-    pub shift: Vec<f64>,
-    /// Divided by (range or std; zero counts as one).
-    pub scale: Vec<f64>,
-}
-
-/// What the graph's output means.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OutputKind {
-    /// `[batch, C]` class probabilities.
-    Probabilities,
-    /// `[batch]` class indices or names.
-    Labels,
-    /// An autoencoder's reconstruction of its input.
-    Reconstruction,
-}
-
-/// A validated bundle's metadata.
-#[derive(Debug, Clone)]
-pub struct Bundle {
-    /// The bundle directory.
-    pub dir: PathBuf,
-    /// Model name.
-    pub name: String,
-    /// Model version.
-    pub version: String,
-    /// Free text on the training data.
-    pub trained_on: Option<String>,
-    /// Feature profile.
-    pub profile: Profile,
-    /// Input column names as written.
-    pub input_names: Vec<String>,
-    /// Resolved inputs.
-    pub inputs: Vec<Input>,
-    /// The graph input to feed, if named.
-    pub graph_input: Option<String>,
-    /// Flat or sequence.
-    pub layout: LayoutSpec,
-    /// Replacement for NaN and ±Infinity.
-    pub nonfinite: f64,
-    /// Optional scaler.
-    pub scaler: Option<Scaler>,
-    /// Output kind.
-    pub output: OutputKind,
-    /// The graph output to read, if named.
-    pub graph_output: Option<String>,
-    /// Labels: the classes, plus the alert label for reconstruction models.
-    pub labels: Vec<String>,
-    /// Index in `labels` of the benign label.
-    pub benign: usize,
-    /// Threshold per label (probabilities: per class; reconstruction: the
-    /// threshold at the alert label).
-    pub thresholds: Vec<f64>,
-}
+use std::path::Path;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -512,32 +332,6 @@ impl Bundle {
             thresholds,
         })
     }
-
-    /// The name of label `i` (`?` for an index out of range).
-    pub fn label(&self, i: usize) -> &str {
-        self.labels.get(i).map_or("?", String::as_str)
-    }
-
-    /// Number of inputs per flow (F).
-    pub fn width(&self) -> usize {
-        self.inputs.len()
-    }
-
-    /// Writes one flow's preprocessed inputs into `out` (length F).
-    pub fn preprocess(&self, row: &FlowRow, out: &mut [f32]) {
-        for (i, (input, slot)) in self.inputs.iter().zip(out.iter_mut()).enumerate() {
-            let mut x = input.value(row);
-            if !x.is_finite() {
-                x = self.nonfinite;
-            }
-            if let Some(s) = &self.scaler {
-                let shift = s.shift.get(i).copied().unwrap_or(0.0);
-                let scale = s.scale.get(i).copied().unwrap_or(1.0);
-                x = (x - shift) / scale;
-            }
-            *slot = x as f32;
-        }
-    }
 }
 
 #[cfg(test)]
@@ -603,25 +397,5 @@ mod tests {
             let e = parse(&text).unwrap_err().to_string();
             assert!(e.contains(field), "{field}: {e}");
         }
-    }
-
-    #[test]
-    fn preprocess_replaces_nonfinite_then_scales() {
-        let b = parse(OK).unwrap();
-        let mut features = [0.0; NUM_FEATURES];
-        features[0] = f64::NAN;
-        features[1] = 7.0;
-        let row = FlowRow {
-            features,
-            src: Addr::v4([10, 0, 0, 51]),
-            dst: Addr::v4([10, 0, 0, 1]),
-            src_port: 1234,
-            dst_port: 80,
-            proto: 6,
-            interim: false,
-        };
-        let mut out = [0f32; 4];
-        b.preprocess(&row, &mut out);
-        assert_eq!(out, [-0.1, 7.0, 51.0 / 255.0, 80.0 / 65535.0]);
     }
 }

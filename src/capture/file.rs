@@ -1,17 +1,8 @@
-//! Capture: reads frames from pcap and pcapng files, or from a live
-//! interface, through libpcap (the `pcap` crate).
+//! Capture files: pcap and pcapng, read through libpcap.
 //!
-//! Owns the file and interface handles, the link type ([`LinkType`], from the
-//! capture's DLT value), and for live capture the BPF filter, the kernel
-//! buffer and the kernel's drop counters. Output: borrowed [`Frame`]s, one at
-//! a time, each with its link type and a timestamp in microseconds
-//! (nanosecond files are truncated to whole microseconds by libpcap, as the
-//! era tool did).
-//!
-//! Live capture is non-blocking: libpcap's read timeout does not fire on an
-//! idle interface with libpcap 1.10, so [`LiveCapture::next_frame`] returns
-//! `None` when nothing is ready and [`LiveCapture::wait`] polls the
-//! descriptor with a bounded timeout.
+//! Owns the file handle, and for classic pcap a second, buffered reader of
+//! the same file. Input: a path. Output: a [`PcapFile`] that returns borrowed
+//! [`Frame`]s in file order, then `Ok(None)`, or a [`CaptureError`].
 //!
 //! Errors name the file. A file that stops in the middle of a record is
 //! reported with the byte offset of that record, after every whole packet
@@ -23,122 +14,12 @@
 //! found cheaply: only a record that libpcap returns at exactly the snaplen
 //! has its header read again, through a buffered reader of the file.
 
-use std::fmt;
 use std::fs::File;
 use std::io::{BufReader, Read};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-/// The link layers flowsentinel decodes, from the capture's DLT value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LinkType {
-    /// DLT_EN10MB: Ethernet II, optionally with 802.1Q / 802.1ad tags.
-    Ethernet,
-    /// DLT_LINUX_SLL: Linux "cooked" capture v1.
-    LinuxSll,
-    /// DLT_LINUX_SLL2: Linux "cooked" capture v2.
-    LinuxSll2,
-    /// DLT_NULL: BSD loopback, 4-byte address family in host order.
-    Null,
-    /// DLT_LOOP: OpenBSD loopback, 4-byte address family in network order.
-    Loop,
-    /// Raw IP, version taken from the first nibble.
-    Raw,
-}
-
-impl LinkType {
-    /// Maps a libpcap DLT value, or `None` when it is not supported.
-    pub fn from_dlt(dlt: i32) -> Option<Self> {
-        match dlt {
-            1 => Some(Self::Ethernet),
-            113 => Some(Self::LinuxSll),
-            276 => Some(Self::LinuxSll2),
-            0 => Some(Self::Null),
-            108 => Some(Self::Loop),
-            12 | 14 | 101 | 228 | 229 => Some(Self::Raw),
-            _ => None,
-        }
-    }
-}
-
-/// One captured frame, borrowed from the capture's buffer.
-#[derive(Debug, Clone, Copy)]
-pub struct Frame<'a> {
-    /// Capture time, µs since the epoch.
-    pub ts_us: i64,
-    /// The capture's link type: how `data` begins.
-    pub link: LinkType,
-    /// The captured bytes.
-    pub data: &'a [u8],
-}
-
-/// A capture file that cannot be read, or stopped being readable.
-#[derive(Debug)]
-pub enum CaptureError {
-    /// The file cannot be opened or is not a pcap/pcapng file.
-    Open {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong.
-        reason: String,
-    },
-    /// The capture's link type is not one flowsentinel decodes.
-    UnknownLinkType {
-        /// The file.
-        path: PathBuf,
-        /// The DLT value.
-        dlt: i32,
-        /// Its libpcap name, when known.
-        name: String,
-    },
-    /// A live interface cannot be opened or read.
-    Device {
-        /// The interface.
-        iface: String,
-        /// What is wrong.
-        reason: String,
-    },
-    /// The file ends (or is corrupt) in the middle of a record.
-    Truncated {
-        /// The file.
-        path: PathBuf,
-        /// Byte offset of the record that could not be read.
-        offset: u64,
-        /// Packets read before it.
-        packets: u64,
-        /// libpcap's message.
-        reason: String,
-    },
-}
-
-impl CaptureError {
-    /// True for errors that refuse the file (exit 2), false for a file that
-    /// was read in part (exit 1).
-    pub fn is_fatal(&self) -> bool {
-        !matches!(self, CaptureError::Truncated { .. })
-    }
-}
-
-impl fmt::Display for CaptureError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            CaptureError::Open { path, reason } => write!(f, "{}: {reason}", path.display()),
-            CaptureError::Device { iface, reason } => write!(f, "interface {iface}: {reason}"),
-            CaptureError::UnknownLinkType { path, dlt, name } => write!(
-                f,
-                "{}: unsupported link type {dlt} ({name}); flowsentinel decodes Ethernet, Linux SLL/SLL2, NULL/LOOP and raw IP",
-                path.display()
-            ),
-            CaptureError::Truncated { path, offset, packets, reason } => write!(
-                f,
-                "{}: truncated or corrupt record at byte offset {offset}, after {packets} packets ({reason})",
-                path.display()
-            ),
-        }
-    }
-}
-
-impl std::error::Error for CaptureError {}
+use super::{CaptureError, Frame, LinkType};
 
 /// An open capture file.
 pub struct PcapFile {
@@ -408,139 +289,6 @@ impl Classic {
     }
 }
 
-/// How to open a live interface.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LiveOptions {
-    /// The interface name.
-    pub iface: String,
-    /// A BPF filter (tcpdump syntax).
-    pub bpf: Option<String>,
-    /// Promiscuous mode.
-    pub promisc: bool,
-    /// Bytes captured per frame.
-    pub snaplen: i32,
-    /// The kernel capture buffer, MiB.
-    pub buffer_mb: u32,
-}
-
-/// Kernel counters of a live capture (libpcap's `pcap_stats`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct KernelStats {
-    /// Frames the kernel handed to the capture.
-    pub received: u64,
-    /// Frames dropped because the capture buffer was full.
-    pub dropped: u64,
-    /// Frames dropped by the interface or its driver.
-    pub if_dropped: u64,
-}
-
-/// Live capture latency bound: the kernel retires a partly filled block of
-/// frames after this many milliseconds.
-const BLOCK_TIMEOUT_MS: i32 = 10;
-
-/// An open, non-blocking live capture.
-pub struct LiveCapture {
-    iface: String,
-    cap: pcap::Capture<pcap::Active>,
-    link: LinkType,
-}
-
-impl LiveCapture {
-    /// Opens and activates the interface, applies the filter, and switches
-    /// to non-blocking reads.
-    pub fn open(o: &LiveOptions) -> Result<Self, CaptureError> {
-        let err = |reason: String| CaptureError::Device {
-            iface: o.iface.clone(),
-            reason,
-        };
-        let buffer = i32::try_from(u64::from(o.buffer_mb) << 20)
-            .map_err(|_| err(format!("--buffer-mb {} is too large", o.buffer_mb)))?;
-        let cap = pcap::Capture::from_device(o.iface.as_str())
-            .map_err(|e| err(e.to_string()))?
-            .promisc(o.promisc)
-            .snaplen(o.snaplen)
-            .buffer_size(buffer)
-            // Not immediate mode: libpcap would then use TPACKET_V2, whose
-            // fixed 64 KiB slots (at the default snaplen) fit only ~1000
-            // frames in 64 MiB. TPACKET_V3 packs frames; the kernel hands
-            // over a block when it is full or after this many ms.
-            .timeout(BLOCK_TIMEOUT_MS)
-            .open()
-            .map_err(|e| err(format!("cannot open: {e}")))?;
-        let mut cap = cap
-            .setnonblock()
-            .map_err(|e| err(format!("cannot switch to non-blocking mode: {e}")))?;
-        if let Some(bpf) = &o.bpf {
-            cap.filter(bpf, true)
-                .map_err(|e| err(format!("BPF filter {bpf:?}: {e}")))?;
-        }
-        let dlt = cap.get_datalink();
-        let link = LinkType::from_dlt(dlt.0).ok_or_else(|| {
-            err(format!(
-                "unsupported link type {} ({}); flowsentinel decodes Ethernet, Linux SLL/SLL2, NULL/LOOP and raw IP",
-                dlt.0,
-                dlt.get_name().unwrap_or_else(|_| "unknown".into())
-            ))
-        })?;
-        Ok(Self {
-            iface: o.iface.clone(),
-            cap,
-            link,
-        })
-    }
-
-    /// The interface's link type.
-    pub fn link(&self) -> LinkType {
-        self.link
-    }
-
-    /// The interface name.
-    pub fn iface(&self) -> &str {
-        &self.iface
-    }
-
-    /// The next frame, or `None` when none is ready now.
-    pub fn next_frame(&mut self) -> Result<Option<Frame<'_>>, CaptureError> {
-        match self.cap.next_packet() {
-            Ok(pkt) => {
-                let ts = &pkt.header.ts;
-                Ok(Some(Frame {
-                    ts_us: ts
-                        .tv_sec
-                        .saturating_mul(1_000_000)
-                        .saturating_add(ts.tv_usec),
-                    link: self.link,
-                    data: pkt.data,
-                }))
-            }
-            Err(pcap::Error::TimeoutExpired) => Ok(None),
-            Err(e) => Err(CaptureError::Device {
-                iface: self.iface.clone(),
-                reason: format!("read failed: {e}"),
-            }),
-        }
-    }
-
-    /// Waits up to `timeout` for the descriptor to become readable.
-    pub fn wait(&self, timeout: std::time::Duration) {
-        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-        use std::os::fd::AsFd;
-        let ms = u16::try_from(timeout.as_millis()).unwrap_or(u16::MAX);
-        let mut fds = [PollFd::new(self.cap.as_fd(), PollFlags::POLLIN)];
-        // EINTR (a signal) or an error: the caller's loop looks again.
-        let _ = poll(&mut fds, PollTimeout::from(ms));
-    }
-
-    /// The kernel's counters so far.
-    pub fn stats(&mut self) -> Option<KernelStats> {
-        self.cap.stats().ok().map(|s| KernelStats {
-            received: u64::from(s.received),
-            dropped: u64::from(s.dropped),
-            if_dropped: u64::from(s.if_dropped),
-        })
-    }
-}
-
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
@@ -619,7 +367,8 @@ mod tests {
     /// later records drifted past the end of the file.
     #[test]
     fn r_fuzz_pre_2_3_files_have_their_lengths_swapped() {
-        let bytes = include_bytes!("../fuzz/regressions/pcap_reader/version-2.0-swapped-lengths");
+        let bytes =
+            include_bytes!("../../fuzz/regressions/pcap_reader/version-2.0-swapped-lengths");
         let path = std::env::temp_dir().join(format!(
             "flowsentinel-capture-{}-swapped.pcap",
             std::process::id()
