@@ -2,9 +2,10 @@
 //! what it owns, no source file is over 600 lines, and no two source files
 //! import each other, directly or through others (data flows one way).
 //!
-//! Imports are the `crate::` and `super::` paths in a file's code (comments
-//! and its `#[cfg(test)]` module left out), each resolved to the file of the
-//! longest module prefix it names.
+//! Imports are the `crate::` and `super::` paths in a file's code and its
+//! `use` of child modules (not `pub use` re-exports; comments and its
+//! `#[cfg(test)]` module left out), each resolved to the file of the longest
+//! module prefix it names.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -55,8 +56,9 @@ fn code(text: &str) -> String {
 }
 
 /// The module paths a file's code names: `crate::a::b::C` gives
-/// `[a, b, C]`; `super::x` in module `m::n` gives `[m, x]`. A braced group
-/// (`crate::a::{b, c}`) gives each member.
+/// `[a, b, C]`; `super::x` in module `m::n` gives `[m, x]`; `use x::Y` in
+/// module `m` gives `[m, x]`. A braced group (`crate::a::{b, c}`) gives each
+/// member.
 fn named_paths(code: &str, module: &[String]) -> Vec<Vec<String>> {
     let mut out = Vec::new();
     for (start, head) in [("crate::", 0usize), ("super::", 1)] {
@@ -97,6 +99,18 @@ fn named_paths(code: &str, module: &[String]) -> Vec<Vec<String>> {
                 }
             }
             out.push(base);
+        }
+    }
+    // `use child::X`: a path relative to this module. A `pub use` only
+    // re-exports (a module's facade), it is not this file depending on it.
+    for line in code.lines() {
+        let rest = line.trim_start().strip_prefix("use ");
+        if let Some(first) = rest.and_then(|r| r.split("::").next()) {
+            if !["crate", "super", "self", "std", "core"].contains(&first) {
+                let mut p = module.to_vec();
+                p.push(first.to_string());
+                out.push(p);
+            }
         }
     }
     out

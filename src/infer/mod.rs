@@ -13,58 +13,17 @@
 
 pub mod bundle;
 pub mod check;
+pub mod error;
 pub mod runtime;
 
 pub use bundle::{Bundle, FlowRow, GroupBy, LayoutSpec, OutputKind};
+pub use error::InferError;
 pub use runtime::Device;
 
 use ort::session::Session;
 use ort::value::{TensorElementType, TensorRef, ValueType};
 use std::collections::{HashMap, VecDeque};
-use std::fmt;
-use std::path::{Path, PathBuf};
-
-/// A bundle or runtime that cannot be used.
-#[derive(Debug)]
-pub enum InferError {
-    /// The bundle directory or a file in it is unusable.
-    Bundle {
-        /// The file or directory.
-        path: PathBuf,
-        /// What is wrong.
-        reason: String,
-    },
-    /// A metadata field is wrong or disagrees with the graph.
-    Field {
-        /// model.json.
-        path: PathBuf,
-        /// The field, e.g. `inputs[3]` or `output.classes`.
-        field: String,
-        /// What is wrong.
-        reason: String,
-    },
-    /// ONNX Runtime could not be loaded or set up.
-    Runtime(String),
-    /// A run of the graph failed.
-    Run(String),
-}
-
-impl fmt::Display for InferError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            InferError::Bundle { path, reason } => write!(f, "{}: {reason}", path.display()),
-            InferError::Field {
-                path,
-                field,
-                reason,
-            } => write!(f, "{}: field `{field}`: {reason}", path.display()),
-            InferError::Runtime(m) => write!(f, "ONNX Runtime: {m}"),
-            InferError::Run(m) => write!(f, "inference failed: {m}"),
-        }
-    }
-}
-
-impl std::error::Error for InferError {}
+use std::path::Path;
 
 /// The model's decision on one flow.
 #[derive(Debug, Clone, Copy, PartialEq)]

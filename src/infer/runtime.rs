@@ -6,7 +6,7 @@
 //! `bash .ci/setup.sh` installs the `onnxruntime` wheel), then the system
 //! loader (`libonnxruntime.so`).
 
-use super::InferError;
+use super::error::InferError;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 

@@ -9,7 +9,7 @@
 use super::input::Input;
 use super::{Bundle, LayoutSpec, OutputKind, Scaler};
 use crate::features::Profile;
-use crate::infer::InferError;
+use crate::infer::error::InferError;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::Path;
