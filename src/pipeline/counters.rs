@@ -2,8 +2,8 @@
 //! three ways it is shown: the EVE `stats` event, the `stats:` log line and
 //! the end-of-run summaries of `replay`/`live` and of `extract`.
 //!
-//! Stages publish into [`Metrics`] (atomics, shared by reference) as they
-//! go; [`Metrics::snapshot`] reads them into a `Counters`, and the alert
+//! Stages publish into `Metrics` (atomics, shared by reference) as they
+//! go; `Metrics::snapshot` reads them into a `Counters`, and the alert
 //! writer adds what it counts itself ([`Counters`]' alert and output
 //! fields). Nothing else renders a counter.
 

@@ -1,16 +1,16 @@
 //! Pipeline: the only module that knows every stage. One file per stage,
 //! data one way:
 //!
-//! - [`reader`]: capture and decode (files and interfaces), sharding into
+//! - `reader`: capture and decode (files and interfaces), sharding into
 //!   epochs, progress and ticks;
-//! - [`worker`]: the flow workers, each owning a shard of the flow table;
-//! - [`inference`]: ordering across workers and batched scoring;
-//! - [`alerts`]: EVE alert and flow events, syslog, the IPS hook, stats events;
-//! - [`csv`]: the flow CSV;
+//! - `worker`: the flow workers, each owning a shard of the flow table;
+//! - `inference`: ordering across workers and batched scoring;
+//! - `alerts`: EVE alert and flow events, syslog, the IPS hook, stats events;
+//! - `csv`: the flow CSV;
 //! - [`counters`]: every count, and the stats event, stats line and summaries;
 //! - [`outfile`]: output files that count what a failing disk loses;
 //! - [`sensor`]: `replay` and `live`, wiring the stages on threads;
-//! - [`extract`]: `extract`, the stages on one thread.
+//! - [`mod@extract`]: `extract`, the stages on one thread.
 
 mod alerts;
 pub mod counters;
@@ -18,7 +18,7 @@ mod csv;
 pub mod extract;
 mod inference;
 pub mod outfile;
-pub mod reader;
+mod reader;
 pub mod sensor;
 mod worker;
 
