@@ -19,7 +19,8 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use crate::decode::{Addr, PacketMeta, TcpFlags};
-use crate::features::{Direction, FlowRecord, Profile};
+use crate::features::{Direction, FlowRecord};
+use crate::profile::Profile;
 use std::collections::HashMap;
 
 /// A direction-neutral flow key: the endpoints in the profile's canonical order.

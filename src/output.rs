@@ -10,10 +10,9 @@
 //! `Write`. One reused line buffer, no per-cell allocation.
 
 use crate::decode::Addr;
-use crate::features::{
-    Column, FeatureVector, Kind, Layout, Profile, COLUMNS, FIRST_FEATURE, LABEL,
-};
+use crate::features::{Column, FeatureVector, Kind, Layout, COLUMNS, FIRST_FEATURE, LABEL};
 use crate::flow::FinishedFlow;
+use crate::profile::Profile;
 use std::fmt::Write as _;
 use std::io::{self, Write};
 

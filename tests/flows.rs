@@ -2,8 +2,9 @@
 //! whose expected values are computed by hand in the comments.
 
 use flowsentinel::decode::{Addr, PacketMeta, TcpFlags};
-use flowsentinel::features::{lookup, FeatureVector, Profile, FIRST_FEATURE};
+use flowsentinel::features::{lookup, FeatureVector, FIRST_FEATURE};
 use flowsentinel::flow::{EndReason, FinishedFlow, FlowConfig, FlowKey, FlowTable};
+use flowsentinel::profile::Profile;
 use proptest::prelude::*;
 
 const C: [u8; 4] = [10, 0, 0, 1];

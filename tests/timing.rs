@@ -7,8 +7,9 @@
 
 use crate::util::{data, pcap_records, run, summary_value, tempdir, write_pcap};
 use flowsentinel::decode::{Addr, PacketMeta, TcpFlags};
-use flowsentinel::features::{lookup, FeatureVector, Profile, FIRST_FEATURE};
+use flowsentinel::features::{lookup, FeatureVector, FIRST_FEATURE};
 use flowsentinel::flow::{FinishedFlow, FlowConfig, FlowTable};
+use flowsentinel::profile::Profile;
 use proptest::prelude::*;
 
 const PROFILES: [Profile; 3] = [Profile::Cic2017, Profile::Cic2018, Profile::Fixed];

@@ -13,8 +13,9 @@
 
 use arbitrary::Arbitrary;
 use flowsentinel::decode::{Addr, PacketMeta, TcpFlags};
-use flowsentinel::features::{lookup, Profile, FIRST_FEATURE, NUM_FEATURES};
+use flowsentinel::features::{lookup, FIRST_FEATURE, NUM_FEATURES};
 use flowsentinel::flow::{EndReason, FinishedFlow, FlowConfig, FlowTable};
+use flowsentinel::profile::Profile;
 use libfuzzer_sys::fuzz_target;
 use std::sync::OnceLock;
 

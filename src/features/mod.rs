@@ -1,12 +1,11 @@
-//! Features: the per-flow accumulators, the column catalogue and the three
-//! profiles.
+//! Features: the per-flow accumulators and the column catalogue.
 //!
 //! A [`FlowRecord`] is the fixed-size state of one flow (no packet lists, no
 //! allocation). The flow stage feeds it packets with a [`Direction`]; at the end
-//! [`FlowRecord::features`] renders the 76 numeric features, in catalogue order,
-//! as a [`FeatureVector`].
+//! [`FlowRecord::features`] renders the 76 numeric features as a
+//! [`FeatureVector`], each value at its catalogue column's index.
 //!
-//! Profiles:
+//! What is computed depends on the [`Profile`](crate::profile::Profile):
 //! * `cic2017` / `cic2018`: bug-compatible with the dataset-era CICFlowMeter
 //!   (commit eaa853d), which wrote CIC-IDS2017 and CSE-CIC-IDS2018. Its quirks
 //!   are reproduced on purpose; each is marked `era:` below.
@@ -20,43 +19,10 @@ mod stats;
 pub use catalogue::{lookup, Column, Kind, Layout, COLUMNS, FIRST_FEATURE, LABEL, NUM_FEATURES};
 pub use stats::RunningStats;
 
+// TODO(restructure): remove once pipeline imports crate::profile
+pub use crate::profile::Profile;
+
 use crate::decode::{PacketMeta, TcpFlags};
-
-/// Which feature semantics to compute.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Profile {
-    /// Dataset-era CICFlowMeter, CIC-IDS2017 CSV layout.
-    Cic2017,
-    /// Dataset-era CICFlowMeter, CSE-CIC-IDS2018 CSV layout.
-    Cic2018,
-    /// Era bugs corrected.
-    Fixed,
-}
-
-impl Profile {
-    /// True for the bug-compatible profiles.
-    pub fn is_compat(self) -> bool {
-        !matches!(self, Profile::Fixed)
-    }
-
-    /// The profile's name on the command line.
-    pub fn name(self) -> &'static str {
-        match self {
-            Profile::Cic2017 => "cic2017",
-            Profile::Cic2018 => "cic2018",
-            Profile::Fixed => "fixed",
-        }
-    }
-
-    /// The label a flow gets when no episode matches it.
-    pub fn benign_label(self) -> &'static str {
-        match self {
-            Profile::Cic2017 => "BENIGN",
-            Profile::Cic2018 => "No Label",
-            Profile::Fixed => "Benign",
-        }
-    }
-}
 
 /// Which way a packet travels relative to the flow's first packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

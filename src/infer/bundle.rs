@@ -9,7 +9,8 @@
 use super::InferError;
 use crate::decode::Addr;
 use crate::features::catalogue::{self, FIRST_FEATURE, NUM_FEATURES};
-use crate::features::{FeatureVector, Profile};
+use crate::features::FeatureVector;
+use crate::profile::Profile;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
