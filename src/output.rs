@@ -10,7 +10,7 @@
 //! `Write`. One reused line buffer, no per-cell allocation.
 
 use crate::decode::Addr;
-use crate::features::{Column, FeatureVector, Kind, Layout, COLUMNS, FIRST_FEATURE, LABEL};
+use crate::features::{Col, FeatureVector, Kind, Layout};
 use crate::flow::FinishedFlow;
 use crate::profile::Profile;
 use std::fmt::Write as _;
@@ -162,7 +162,7 @@ impl CsvWriter<Vec<u8>> {
 /// Writes flows as CSV rows in one layout.
 pub struct CsvWriter<W: Write> {
     out: W,
-    layout: Vec<usize>,
+    layout: Vec<Col>,
     profile: Profile,
     line: String,
 }
@@ -224,19 +224,23 @@ impl<W: Write> CsvWriter<W> {
             if i > 0 {
                 line.push(',');
             }
-            let kind = COLUMNS.get(c).map_or(Kind::Text, |col: &Column| col.kind);
             match c {
-                0 => flow.key.write_flow_id(line),
-                1 => push_addr(line, src),
-                2 => push_int(line, i64::from(src_port)),
-                3 => push_addr(line, dst),
-                4 => push_int(line, i64::from(dst_port)),
-                5 => push_int(line, i64::from(flow.key.proto)),
-                6 => timestamp(line, flow.record.start_us(), self.profile),
-                _ if c == LABEL => line.push_str(label),
+                Col::FlowId => flow.key.write_flow_id(line),
+                Col::SrcIp => push_addr(line, src),
+                Col::SrcPort => push_int(line, i64::from(src_port)),
+                Col::DstIp => push_addr(line, dst),
+                Col::DstPort => push_int(line, i64::from(dst_port)),
+                Col::Protocol => push_int(line, i64::from(flow.key.proto)),
+                Col::Timestamp => timestamp(line, flow.record.start_us(), self.profile),
+                Col::Label => line.push_str(label),
                 _ => {
-                    let x = features.get(c - FIRST_FEATURE).copied().unwrap_or(0.0);
-                    number(line, x, kind, self.profile);
+                    let x = c.feature_index().and_then(|k| features.get(k));
+                    number(
+                        line,
+                        x.copied().unwrap_or(0.0),
+                        c.column().kind,
+                        self.profile,
+                    );
                 }
             }
         }

@@ -13,7 +13,7 @@
 
 use arbitrary::Arbitrary;
 use flowsentinel::decode::{Addr, PacketMeta, TcpFlags};
-use flowsentinel::features::{lookup, FIRST_FEATURE, NUM_FEATURES};
+use flowsentinel::features::{lookup, Col};
 use flowsentinel::flow::{EndReason, FinishedFlow, FlowConfig, FlowTable};
 use flowsentinel::profile::Profile;
 use libfuzzer_sys::fuzz_target;
@@ -185,10 +185,9 @@ fn meta(p: &Packet, ts_us: i64, profile: Profile) -> PacketMeta {
 }
 
 fn col(name: &str) -> usize {
-    match lookup(name) {
-        Some(c) if c >= FIRST_FEATURE && c < FIRST_FEATURE + NUM_FEATURES => c - FIRST_FEATURE,
-        _ => panic!("no feature column {name:?}"),
-    }
+    lookup(name)
+        .and_then(Col::feature_index)
+        .unwrap_or_else(|| panic!("no feature column {name:?}"))
 }
 
 struct Columns {

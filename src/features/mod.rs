@@ -16,7 +16,9 @@
 pub mod catalogue;
 mod stats;
 
-pub use catalogue::{lookup, Column, Kind, Layout, COLUMNS, FIRST_FEATURE, LABEL, NUM_FEATURES};
+pub use catalogue::{
+    lookup, Col, Column, Kind, Layout, COLUMNS, FIRST_FEATURE, NUM_COLUMNS, NUM_FEATURES,
+};
 pub use stats::RunningStats;
 
 // TODO(restructure): remove once pipeline imports crate::profile
@@ -591,7 +593,7 @@ mod tests {
             r.add(&p(i64::MAX, 2), Direction::Backward);
             r.add(&p(i64::MIN, 2), Direction::Backward);
             let v = r.features();
-            let col = |name: &str| v[lookup(name).unwrap() - FIRST_FEATURE];
+            let col = |name: &str| v[lookup(name).and_then(Col::feature_index).unwrap()];
             assert_eq!(col("Fwd IAT Tot"), i64::MIN as f64, "{profile:?}");
             assert_eq!(col("Bwd IAT Tot"), i64::MIN as f64, "{profile:?}");
         }

@@ -8,7 +8,7 @@
 
 use super::InferError;
 use crate::decode::Addr;
-use crate::features::catalogue::{self, FIRST_FEATURE, NUM_FEATURES};
+use crate::features::catalogue::{self, Col};
 use crate::features::FeatureVector;
 use crate::profile::Profile;
 use serde::Deserialize;
@@ -67,13 +67,10 @@ impl Input {
             }
         }
         match catalogue::lookup(n)? {
-            2 => Some(Input::SrcPort),
-            4 => Some(Input::DstPort),
-            5 => Some(Input::Protocol),
-            c if (FIRST_FEATURE..FIRST_FEATURE + NUM_FEATURES).contains(&c) => {
-                Some(Input::Feature(c - FIRST_FEATURE))
-            }
-            _ => None,
+            Col::SrcPort => Some(Input::SrcPort),
+            Col::DstPort => Some(Input::DstPort),
+            Col::Protocol => Some(Input::Protocol),
+            c => c.feature_index().map(Input::Feature),
         }
     }
 
@@ -538,6 +535,7 @@ impl Bundle {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::features::NUM_FEATURES;
 
     fn parse(json: &str) -> Result<Bundle, InferError> {
         Bundle::parse(Path::new("b"), json)
