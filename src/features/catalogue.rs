@@ -9,6 +9,8 @@
 //! the discriminants with it, and the checks below (at compile time) keep the
 //! feature columns one contiguous block.
 
+use crate::profile::Profile;
+
 /// How the Java tool printed a column's values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -236,6 +238,17 @@ pub enum Layout {
 }
 
 impl Layout {
+    /// The layout a profile writes: its tool layout, or with `ml_columns` its
+    /// dataset's machine-learning layout (`fixed` writes the 2018 ones).
+    pub fn for_profile(profile: Profile, ml_columns: bool) -> Layout {
+        match (profile, ml_columns) {
+            (Profile::Cic2017, false) => Layout::Tool2017,
+            (Profile::Cic2017, true) => Layout::Ml2017,
+            (Profile::Cic2018 | Profile::Fixed, false) => Layout::Tool2018,
+            (Profile::Cic2018 | Profile::Fixed, true) => Layout::Ml2018,
+        }
+    }
+
     /// True for the CIC-IDS2017 layouts (2017 spelling, Fwd Header Length
     /// repeated after Bwd Seg Size Avg).
     fn is_2017(self) -> bool {
@@ -303,6 +316,21 @@ pub fn lookup(name: &str) -> Option<Col> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn layout_for_profile() {
+        let cases = [
+            (Profile::Cic2017, false, Layout::Tool2017),
+            (Profile::Cic2017, true, Layout::Ml2017),
+            (Profile::Cic2018, false, Layout::Tool2018),
+            (Profile::Cic2018, true, Layout::Ml2018),
+            (Profile::Fixed, false, Layout::Tool2018),
+            (Profile::Fixed, true, Layout::Ml2018),
+        ];
+        for (profile, ml, want) in cases {
+            assert_eq!(Layout::for_profile(profile, ml), want, "{profile:?} {ml}");
+        }
+    }
 
     #[test]
     fn layouts_have_the_datasets_column_counts() {
