@@ -234,13 +234,8 @@ impl<W: Write> CsvWriter<W> {
                 Col::Timestamp => timestamp(line, flow.record.start_us(), self.profile),
                 Col::Label => line.push_str(label),
                 _ => {
-                    let x = c.feature_index().and_then(|k| features.get(k));
-                    number(
-                        line,
-                        x.copied().unwrap_or(0.0),
-                        c.column().kind,
-                        self.profile,
-                    );
+                    let x = c.feature_index().and_then(|k| features.get(k)).copied();
+                    number(line, x.unwrap_or(0.0), c.column().kind, self.profile);
                 }
             }
         }

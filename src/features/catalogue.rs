@@ -72,8 +72,8 @@ macro_rules! catalogue {
             }
         }
 
-        /// Every column, in CIC-IDS2017 tool order: `COLUMNS[c as usize]` is
-        /// `*c.column()`.
+        /// Every column, in the era tool's CSV order (the 2017 layout adds a
+        /// repeat): `COLUMNS[c as usize]` is `*c.column()`.
         pub const COLUMNS: [Column; NUM_COLUMNS] = [$(*Col::$col.column()),+];
     };
 }
@@ -290,7 +290,7 @@ impl Layout {
                 let repeat = c == Col::FwdHeaderLen && seen_fwd_header;
                 seen_fwd_header |= c == Col::FwdHeaderLen;
                 if repeat && self == Layout::Ml2017 {
-                    // The MachineLearningCVE CSVs went through pandas, which renames the repeat.
+                    // MachineLearningCVE spells the repeat as pandas renames a duplicate.
                     " Fwd Header Length.1"
                 } else {
                     c.column().y2017
