@@ -152,17 +152,27 @@ impl CsvWriter<Vec<u8>> {
         }
         Self {
             out,
-            layout: layout.columns(),
+            cells: cells(layout),
             profile,
             line: String::with_capacity(1024),
         }
     }
 }
 
+/// The layout's columns with their kinds, looked up once per writer.
+fn cells(layout: Layout) -> Vec<(Col, Kind)> {
+    layout
+        .columns()
+        .into_iter()
+        .map(|c| (c, c.column().kind))
+        .collect()
+}
+
 /// Writes flows as CSV rows in one layout.
 pub struct CsvWriter<W: Write> {
     out: W,
-    layout: Vec<Col>,
+    /// The layout's columns, each with its kind.
+    cells: Vec<(Col, Kind)>,
     profile: Profile,
     line: String,
 }
@@ -193,7 +203,7 @@ impl<W: Write> CsvWriter<W> {
         }
         Ok(Self {
             out,
-            layout: layout.columns(),
+            cells: cells(layout),
             profile,
             line: String::with_capacity(1024),
         })
@@ -220,7 +230,7 @@ impl<W: Write> CsvWriter<W> {
         let line = &mut self.line;
         line.clear();
         let (src, src_port, dst, dst_port) = flow.endpoints();
-        for (i, &c) in self.layout.iter().enumerate() {
+        for (i, &(c, kind)) in self.cells.iter().enumerate() {
             if i > 0 {
                 line.push(',');
             }
@@ -235,7 +245,7 @@ impl<W: Write> CsvWriter<W> {
                 Col::Label => line.push_str(label),
                 _ => {
                     let x = c.feature_index().and_then(|k| features.get(k)).copied();
-                    number(line, x.unwrap_or(0.0), c.column().kind, self.profile);
+                    number(line, x.unwrap_or(0.0), kind, self.profile);
                 }
             }
         }

@@ -58,6 +58,7 @@ macro_rules! catalogue {
             pub const ALL: [Col; NUM_COLUMNS] = [$(Col::$col),+];
 
             /// The column's spellings and kind.
+            #[inline]
             pub const fn column(self) -> &'static Column {
                 match self {
                     $(
