@@ -461,7 +461,7 @@ mod tests {
     #[test]
     fn the_flow_engine_and_the_config_share_the_defaults() {
         let c = Settings::default().build(Some(vec![]), false).unwrap();
-        let f = crate::flow::FlowConfig::new(crate::features::Profile::Cic2018);
+        let f = crate::flow::FlowConfig::new(crate::profile::Profile::Cic2018);
         assert_eq!(
             (c.flow_timeout_us, c.activity_timeout_us),
             (f.flow_timeout_us, f.activity_timeout_us)

@@ -20,7 +20,8 @@
 
 use crate::decode::{Addr, PacketMeta, TcpFlags};
 use crate::defaults;
-use crate::features::{Direction, FlowRecord, Profile};
+use crate::features::{Direction, FlowRecord};
+use crate::profile::Profile;
 use std::collections::HashMap;
 use std::time::Duration;
 

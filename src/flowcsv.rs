@@ -8,7 +8,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use crate::decode::Addr;
-use crate::features::catalogue::{lookup, FIRST_FEATURE, NUM_FEATURES};
+use crate::features::catalogue::{lookup, Col, NUM_COLUMNS, NUM_FEATURES};
 use crate::infer::bundle::Input;
 use crate::infer::FlowRow;
 use std::io::BufRead;
@@ -66,22 +66,21 @@ pub fn read(path: &Path, needs: &[Input], need_src_ip: bool) -> Result<Vec<FlowR
     };
     let header = header.trim_start_matches('\u{feff}');
     let mut slots = Vec::new();
-    let mut seen = [false; FIRST_FEATURE + NUM_FEATURES];
+    let mut seen = [false; NUM_COLUMNS];
     for name in header.split(',') {
         let slot = match lookup(name.trim()) {
-            Some(c) if seen.get(c).copied().unwrap_or(true) => Slot::Ignored,
+            Some(c) if seen.get(c.index()).copied().unwrap_or(true) => Slot::Ignored,
             Some(c) => {
-                if let Some(s) = seen.get_mut(c) {
+                if let Some(s) = seen.get_mut(c.index()) {
                     *s = true;
                 }
                 match c {
-                    1 => Slot::SrcIp,
-                    2 => Slot::SrcPort,
-                    3 => Slot::DstIp,
-                    4 => Slot::DstPort,
-                    5 => Slot::Protocol,
-                    c if c >= FIRST_FEATURE => Slot::Feature(c - FIRST_FEATURE),
-                    _ => Slot::Ignored,
+                    Col::SrcIp => Slot::SrcIp,
+                    Col::SrcPort => Slot::SrcPort,
+                    Col::DstIp => Slot::DstIp,
+                    Col::DstPort => Slot::DstPort,
+                    Col::Protocol => Slot::Protocol,
+                    c => c.feature_index().map_or(Slot::Ignored, Slot::Feature),
                 }
             }
             None => Slot::Ignored,

@@ -6,7 +6,7 @@
 //! time window, both ends included. Other flows get the profile's benign label.
 
 use crate::decode::Addr;
-use crate::features::Profile;
+use crate::profile::Profile;
 use std::fmt;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};

@@ -23,6 +23,7 @@ pub mod ips;
 pub mod labels;
 pub mod output;
 pub mod pipeline;
+pub mod profile;
 pub mod syslog;
 pub mod text;
 

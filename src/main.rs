@@ -8,11 +8,11 @@ mod cli;
 use clap::Parser;
 use cli::{CheckArgs, Cli, Command, ExtractArgs, ModelCommand, PaddingArg, ProfileArg, SensorArgs};
 use flowsentinel::config::{seconds_to_us, Settings};
-use flowsentinel::features::Profile;
 use flowsentinel::flow::FlowConfig;
 use flowsentinel::infer::check::{check, CheckConfig};
 use flowsentinel::pipeline::sensor::{run as run_sensor, SensorSummary};
 use flowsentinel::pipeline::{extract, ExtractConfig, Padding};
+use flowsentinel::profile::Profile;
 use flowsentinel::Error;
 use std::process::ExitCode;
 

@@ -12,10 +12,9 @@
 //! `Write`. One reused line buffer, no per-cell allocation.
 
 use crate::decode::Addr;
-use crate::features::{
-    Column, FeatureVector, Kind, Layout, Profile, COLUMNS, FIRST_FEATURE, LABEL,
-};
+use crate::features::{Col, FeatureVector, Kind, Layout};
 use crate::flow::{FinishedFlow, FlowKey};
+use crate::profile::Profile;
 use crate::text::{java_double, push_int, UtcTime};
 use std::fmt::Write as _;
 use std::io::{self, Write};
@@ -83,17 +82,27 @@ impl CsvWriter<Vec<u8>> {
         }
         Self {
             out,
-            layout: layout.columns(),
+            cells: cells(layout),
             profile,
             line: String::with_capacity(1024),
         }
     }
 }
 
+/// The layout's columns with their kinds, looked up once per writer.
+fn cells(layout: Layout) -> Vec<(Col, Kind)> {
+    layout
+        .columns()
+        .into_iter()
+        .map(|c| (c, c.column().kind))
+        .collect()
+}
+
 /// Writes flows as CSV rows in one layout.
 pub struct CsvWriter<W: Write> {
     out: W,
-    layout: Vec<usize>,
+    /// The layout's columns, each with its kind.
+    cells: Vec<(Col, Kind)>,
     profile: Profile,
     line: String,
 }
@@ -124,7 +133,7 @@ impl<W: Write> CsvWriter<W> {
         }
         Ok(Self {
             out,
-            layout: layout.columns(),
+            cells: cells(layout),
             profile,
             line: String::with_capacity(1024),
         })
@@ -151,23 +160,22 @@ impl<W: Write> CsvWriter<W> {
         let line = &mut self.line;
         line.clear();
         let (src, src_port, dst, dst_port) = flow.endpoints();
-        for (i, &c) in self.layout.iter().enumerate() {
+        for (i, &(c, kind)) in self.cells.iter().enumerate() {
             if i > 0 {
                 line.push(',');
             }
-            let kind = COLUMNS.get(c).map_or(Kind::Text, |col: &Column| col.kind);
             match c {
-                0 => push_flow_id(line, &flow.key),
-                1 => push_addr(line, src),
-                2 => push_int(line, i64::from(src_port)),
-                3 => push_addr(line, dst),
-                4 => push_int(line, i64::from(dst_port)),
-                5 => push_int(line, i64::from(flow.key.proto)),
-                6 => timestamp(line, flow.record.start_us(), self.profile),
-                _ if c == LABEL => line.push_str(label),
+                Col::FlowId => push_flow_id(line, &flow.key),
+                Col::SrcIp => push_addr(line, src),
+                Col::SrcPort => push_int(line, i64::from(src_port)),
+                Col::DstIp => push_addr(line, dst),
+                Col::DstPort => push_int(line, i64::from(dst_port)),
+                Col::Protocol => push_int(line, i64::from(flow.key.proto)),
+                Col::Timestamp => timestamp(line, flow.record.start_us(), self.profile),
+                Col::Label => line.push_str(label),
                 _ => {
-                    let x = features.get(c - FIRST_FEATURE).copied().unwrap_or(0.0);
-                    number(line, x, kind, self.profile);
+                    let x = c.feature_index().and_then(|k| features.get(k)).copied();
+                    number(line, x.unwrap_or(0.0), kind, self.profile);
                 }
             }
         }

@@ -2,8 +2,9 @@
 //! whose expected values are computed by hand in the comments.
 
 use flowsentinel::decode::{Addr, PacketMeta, TcpFlags};
-use flowsentinel::features::{lookup, FeatureVector, Profile, FIRST_FEATURE};
+use flowsentinel::features::{lookup, Col, FeatureVector};
 use flowsentinel::flow::{EndReason, FinishedFlow, FlowConfig, FlowKey, FlowTable};
+use flowsentinel::profile::Profile;
 use proptest::prelude::*;
 
 const C: [u8; 4] = [10, 0, 0, 1];
@@ -41,8 +42,10 @@ fn run(profile: Profile, cfg: Option<FlowConfig>, pkts: &[PacketMeta]) -> Vec<Fi
 }
 
 fn f(v: &FeatureVector, name: &str) -> f64 {
-    let i = lookup(name).unwrap_or_else(|| panic!("no column {name}"));
-    v[i - FIRST_FEATURE]
+    let i = lookup(name)
+        .and_then(Col::feature_index)
+        .unwrap_or_else(|| panic!("no feature column {name}"));
+    v[i]
 }
 
 /// The eight flag-count columns, FIN to ECE, as labelled.

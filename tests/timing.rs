@@ -7,8 +7,9 @@
 
 use crate::util::{data, pcap_records, run, summary_value, tempdir, write_pcap};
 use flowsentinel::decode::{Addr, PacketMeta, TcpFlags};
-use flowsentinel::features::{lookup, FeatureVector, Profile, FIRST_FEATURE};
+use flowsentinel::features::{lookup, Col, FeatureVector};
 use flowsentinel::flow::{FinishedFlow, FlowConfig, FlowTable};
+use flowsentinel::profile::Profile;
 use proptest::prelude::*;
 
 const PROFILES: [Profile; 3] = [Profile::Cic2017, Profile::Cic2018, Profile::Fixed];
@@ -54,8 +55,10 @@ fn flows(profile: Profile, pkts: &[PacketMeta]) -> (Vec<FinishedFlow>, u64) {
 }
 
 fn f(v: &FeatureVector, name: &str) -> f64 {
-    let i = lookup(name).unwrap_or_else(|| panic!("no column {name}"));
-    v[i - FIRST_FEATURE]
+    let i = lookup(name)
+        .and_then(Col::feature_index)
+        .unwrap_or_else(|| panic!("no feature column {name}"));
+    v[i]
 }
 
 /// Columns the era tool divides by a zero duration (Infinity or NaN there).
@@ -86,11 +89,13 @@ fn check(profile: Profile, fl: &FinishedFlow, span_us: i128) -> Result<(), TestC
         // else finite.
         prop_assert!((duration.abs() as i128) <= span_us);
         for (i, x) in v.iter().enumerate() {
-            let rate = RATES.iter().any(|r| lookup(r) == Some(i + FIRST_FEATURE));
+            let rate = RATES
+                .iter()
+                .any(|r| lookup(r).and_then(Col::feature_index) == Some(i));
             prop_assert!(
                 rate || x.is_finite(),
-                "column {} = {}",
-                i + FIRST_FEATURE,
+                "{:?} = {}",
+                Col::features().nth(i),
                 x
             );
         }

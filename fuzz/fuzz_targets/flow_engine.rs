@@ -13,9 +13,9 @@
 
 use arbitrary::Arbitrary;
 use flowsentinel::decode::{Addr, PacketMeta, TcpFlags};
-use flowsentinel::features::{lookup, Profile, FIRST_FEATURE, NUM_FEATURES};
-use flowsentinel::features::FlowRecord;
+use flowsentinel::features::{lookup, Col, FlowRecord};
 use flowsentinel::flow::{EndReason, FinishedFlow, FlowConfig, FlowTable, Snapshot};
+use flowsentinel::profile::Profile;
 use std::fmt::Debug;
 use libfuzzer_sys::fuzz_target;
 use std::sync::OnceLock;
@@ -186,10 +186,9 @@ fn meta(p: &Packet, ts_us: i64, profile: Profile) -> PacketMeta {
 }
 
 fn col(name: &str) -> usize {
-    match lookup(name) {
-        Some(c) if c >= FIRST_FEATURE && c < FIRST_FEATURE + NUM_FEATURES => c - FIRST_FEATURE,
-        _ => panic!("no feature column {name:?}"),
-    }
+    lookup(name)
+        .and_then(Col::feature_index)
+        .unwrap_or_else(|| panic!("no feature column {name:?}"))
 }
 
 struct Columns {

@@ -5,8 +5,8 @@
 #![no_main]
 
 use flowsentinel::decode::Addr;
-use flowsentinel::features::Profile;
 use flowsentinel::labels::Labeler;
+use flowsentinel::profile::Profile;
 use libfuzzer_sys::fuzz_target;
 use std::net::IpAddr;
 

@@ -1,12 +1,11 @@
-//! Features: the per-flow accumulators, the column catalogue and the three
-//! profiles.
+//! Features: the per-flow accumulators and the column catalogue.
 //!
 //! A [`FlowRecord`] is the fixed-size state of one flow (no packet lists, no
 //! allocation). The flow stage feeds it packets with a [`Direction`]; at the end
-//! [`FlowRecord::features`] renders the 76 numeric features, in catalogue order,
-//! as a [`FeatureVector`].
+//! [`FlowRecord::features`] renders the 76 numeric features as a
+//! [`FeatureVector`], each value at its catalogue column's index.
 //!
-//! Profiles:
+//! What is computed depends on the [`Profile`](crate::profile::Profile):
 //! * `cic2017` / `cic2018`: bug-compatible with the dataset-era CICFlowMeter
 //!   (commit eaa853d), which wrote CIC-IDS2017 and CSE-CIC-IDS2018. Its quirks
 //!   are reproduced on purpose; each is marked `era:` below.
@@ -17,46 +16,13 @@
 pub mod catalogue;
 mod stats;
 
-pub use catalogue::{lookup, Column, Kind, Layout, COLUMNS, FIRST_FEATURE, LABEL, NUM_FEATURES};
+pub use catalogue::{
+    lookup, Col, Column, Kind, Layout, COLUMNS, FIRST_FEATURE, NUM_COLUMNS, NUM_FEATURES,
+};
 pub use stats::RunningStats;
 
 use crate::decode::{PacketMeta, TcpFlags};
-
-/// Which feature semantics to compute.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Profile {
-    /// Dataset-era CICFlowMeter, CIC-IDS2017 CSV layout.
-    Cic2017,
-    /// Dataset-era CICFlowMeter, CSE-CIC-IDS2018 CSV layout.
-    Cic2018,
-    /// Era bugs corrected.
-    Fixed,
-}
-
-impl Profile {
-    /// True for the bug-compatible profiles.
-    pub fn is_compat(self) -> bool {
-        !matches!(self, Profile::Fixed)
-    }
-
-    /// The profile's name on the command line.
-    pub fn name(self) -> &'static str {
-        match self {
-            Profile::Cic2017 => "cic2017",
-            Profile::Cic2018 => "cic2018",
-            Profile::Fixed => "fixed",
-        }
-    }
-
-    /// The label a flow gets when no episode matches it.
-    pub fn benign_label(self) -> &'static str {
-        match self {
-            Profile::Cic2017 => "BENIGN",
-            Profile::Cic2018 => "No Label",
-            Profile::Fixed => "Benign",
-        }
-    }
-}
+use crate::profile::Profile;
 
 /// Which way a packet travels relative to the flow's first packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,7 +33,8 @@ pub enum Direction {
     Backward,
 }
 
-/// The numeric features of one flow, in catalogue order.
+/// The numeric features of one flow: the value of feature column `c` is at
+/// `c.feature_index()` (catalogue order).
 pub type FeatureVector = [f64; NUM_FEATURES];
 
 /// Bulk-transfer state of one direction (used by `fixed` only; the era tool
@@ -119,17 +86,30 @@ impl Bulk {
         self.last_us = ts;
     }
 
-    fn avg_bytes(&self) -> f64 {
-        ratio(self.bytes as f64, f64::from(self.count))
+    /// The averages over the completed bulks.
+    fn averages(&self) -> BulkAverages {
+        BulkAverages {
+            bytes: ratio(self.bytes as f64, f64::from(self.count)),
+            packets: ratio(f64::from(self.packets), f64::from(self.count)),
+            rate: ratio(self.bytes as f64, self.duration_us as f64 / 1e6),
+        }
     }
+}
 
-    fn avg_packets(&self) -> f64 {
-        ratio(f64::from(self.packets), f64::from(self.count))
-    }
+/// A direction's bulk columns: bytes and packets per bulk, bytes per second.
+#[derive(Debug, Clone, Copy)]
+struct BulkAverages {
+    bytes: f64,
+    packets: f64,
+    rate: f64,
+}
 
-    fn rate(&self) -> f64 {
-        ratio(self.bytes as f64, self.duration_us as f64 / 1e6)
-    }
+impl BulkAverages {
+    const ZERO: Self = Self {
+        bytes: 0.0,
+        packets: 0.0,
+        rate: 0.0,
+    };
 }
 
 fn short(x: u32) -> u16 {
@@ -143,6 +123,36 @@ fn ratio(a: f64, b: f64) -> f64 {
         0.0
     }
 }
+
+/// Stores a table of `Column: value` pairs into a [`FeatureSink`]: each pair
+/// becomes one unconditional `set(Col::Column, value)`, in table order. The
+/// table is checked at compile time to name every feature column exactly
+/// once, so no feature is left unset or set twice.
+macro_rules! store_features {
+    ($w:ident; $($col:ident: $value:expr,)+) => {
+        const _: () = assert!(
+            each_feature_once(&[$(Col::$col),+]),
+            "store_features! must name every feature column exactly once"
+        );
+        $($w.set(Col::$col, $value);)+
+    };
+}
+
+/// True when `cols` holds every feature column exactly once and nothing else.
+const fn each_feature_once(mut cols: &[Col]) -> bool {
+    let mut seen: u128 = 0;
+    while let [col, rest @ ..] = cols {
+        match col.feature_index() {
+            Some(i) if seen & (1 << i) == 0 => seen |= 1 << i,
+            _ => return false,
+        }
+        cols = rest;
+    }
+    seen == (1 << NUM_FEATURES) - 1
+}
+
+// `each_feature_once` keeps one bit per feature.
+const _: () = assert!(NUM_FEATURES < 128);
 
 /// The fixed-size state of one flow.
 #[derive(Debug, Clone, PartialEq)]
@@ -371,8 +381,18 @@ impl FlowRecord {
         self.active_start_us = self.last_us;
     }
 
-    /// The 76 numeric features, in catalogue order.
+    /// The 76 numeric features, each at its column's
+    /// [`Col::feature_index`].
     pub fn features(&self) -> FeatureVector {
+        let mut v = [0.0; NUM_FEATURES];
+        self.write_features(&mut v);
+        v
+    }
+
+    /// Computes every feature and hands each to `w` with its column, once:
+    /// the values are computed first, then [`store_features!`] stores them
+    /// from one table, which must name every feature column exactly once.
+    fn write_features(&self, w: &mut impl FeatureSink) {
         let compat = self.profile.is_compat();
         let fwd_n = u64::from(self.fwd_packets);
         let bwd_n = u64::from(self.bwd_packets);
@@ -389,35 +409,46 @@ impl FlowRecord {
             }
         };
         let per_sec_or_zero = |x: f64| if duration > 0 { x / secs } else { 0.0 };
-        let all_n = total + u64::from(compat);
-        let all_len_sum = bytes
-            + if compat {
-                f64::from(self.first_payload)
-            } else {
-                0.0
-            };
-        let stats4 = |s: &RunningStats, n: u64| {
-            if n > 0 {
-                [s.max(), s.min(), s.mean(n), s.std(n)]
-            } else {
-                [0.0; 4]
-            }
+        let fwd_len = Summary::of(&self.fwd_len, fwd_n);
+        let bwd_len = Summary::of(&self.bwd_len, bwd_n);
+        let flow_iat = if total > 1 {
+            Summary::of(&self.flow_iat, total - 1)
+        } else if compat {
+            Summary::NAN
+        } else {
+            Summary::ZERO
         };
-        let iat5 = |s: &RunningStats, n: u64, sum: i64| {
-            if n > 0 {
-                [sum as f64, s.mean(n), s.std(n), s.max(), s.min()]
-            } else {
-                [0.0; 5]
-            }
+        // The IAT totals are 0, like the statistics, without two packets.
+        let fwd_gaps = fwd_n.saturating_sub(1);
+        let fwd_iat = Summary::of(&self.fwd_iat, fwd_gaps);
+        let fwd_iat_total = match fwd_gaps {
+            0 => 0.0,
+            _ => self.fwd_last_us.saturating_sub(self.start_us) as f64,
+        };
+        let bwd_gaps = bwd_n.saturating_sub(1);
+        let bwd_iat = Summary::of(&self.bwd_iat, bwd_gaps);
+        let bwd_iat_total = match bwd_gaps {
+            0 => 0.0,
+            _ => self.bwd_last_us.saturating_sub(self.bwd_first_us) as f64,
         };
         let f = &self.flag_counts;
         let flag = |bit: u8| -> f64 {
             let i = bit.trailing_zeros() as usize;
             f64::from(f.get(i).copied().unwrap_or(0))
         };
+        // era: the backward PSH and URG counts are 0.
+        let bwd_only = |total: u8, fwd: u32| {
+            if compat {
+                0.0
+            } else {
+                flag(total) - f64::from(fwd)
+            }
+        };
+        let all_n = total + u64::from(compat);
+        let all_len = &self.all_len;
         // era: the flag counts come out of a HashMap in its iteration order, so
         // the column labelled FIN holds RST, SYN holds PSH, and so on.
-        let flags: [u8; 8] = if compat {
+        let [fin, syn, rst, psh, ack, urg, cwr, ece] = if compat {
             [
                 TcpFlags::RST,
                 TcpFlags::PSH,
@@ -446,21 +477,22 @@ impl FlowRecord {
         } else {
             ratio(bwd_n as f64, fwd_n as f64)
         };
-        let (bulk_f, bulk_b) = if compat {
-            ([0.0; 3], [0.0; 3])
+        let all_len_sum = bytes
+            + if compat {
+                f64::from(self.first_payload)
+            } else {
+                0.0
+            };
+        let (fwd_bulk, bwd_bulk) = if compat {
+            (BulkAverages::ZERO, BulkAverages::ZERO)
         } else {
-            (
-                [
-                    self.fwd_bulk.avg_bytes(),
-                    self.fwd_bulk.avg_packets(),
-                    self.fwd_bulk.rate(),
-                ],
-                [
-                    self.bwd_bulk.avg_bytes(),
-                    self.bwd_bulk.avg_packets(),
-                    self.bwd_bulk.rate(),
-                ],
-            )
+            (self.fwd_bulk.averages(), self.bwd_bulk.averages())
+        };
+        // era: bulk averages are longs; the backward bytes column repeats the forward one.
+        let bwd_bulk_bytes = if compat {
+            fwd_bulk.bytes
+        } else {
+            bwd_bulk.bytes
         };
         let subflow = |x: u64| -> f64 {
             match self.subflows {
@@ -470,123 +502,142 @@ impl FlowRecord {
                 s => x as f64 / f64::from(s),
             }
         };
-        let active_n = u64::from(self.active_n);
-        let idle_n = u64::from(self.idle_n);
-        let mm = |s: &RunningStats, n: u64| {
-            if n > 0 {
-                [s.mean(n), s.std(n), s.max(), s.min()]
-            } else {
-                [0.0; 4]
-            }
-        };
-        let flow_iat = if total > 1 {
-            let n = total - 1;
-            [
-                self.flow_iat.mean(n),
-                self.flow_iat.std(n),
-                self.flow_iat.max(),
-                self.flow_iat.min(),
-            ]
-        } else if compat {
-            [f64::NAN; 4]
-        } else {
-            [0.0; 4]
-        };
-        let len5 = {
-            let s = &self.all_len;
-            [
-                s.min(),
-                s.max(),
-                s.mean(all_n),
-                s.std(all_n),
-                s.variance(all_n),
-            ]
-        };
+        let active = Summary::of(&self.active, u64::from(self.active_n));
+        let idle = Summary::of(&self.idle, u64::from(self.idle_n));
 
-        let mut v = [0.0; NUM_FEATURES];
-        let mut w = Writer { v: &mut v, i: 0 };
-        w.put(duration as f64);
-        w.put(fwd_n as f64);
-        w.put(bwd_n as f64);
-        w.put(self.fwd_bytes as f64);
-        w.put(self.bwd_bytes as f64);
-        w.all(&stats4(&self.fwd_len, fwd_n));
-        w.all(&stats4(&self.bwd_len, bwd_n));
-        w.put(per_sec(bytes));
-        w.put(per_sec(total as f64));
-        w.all(&flow_iat);
-        w.all(&iat5(
-            &self.fwd_iat,
-            fwd_n.saturating_sub(1),
-            self.fwd_last_us.saturating_sub(self.start_us),
-        ));
-        w.all(&iat5(
-            &self.bwd_iat,
-            bwd_n.saturating_sub(1),
-            self.bwd_last_us.saturating_sub(self.bwd_first_us),
-        ));
-        let bwd_only = |total: u8, fwd: u32| {
-            if compat {
-                0.0
-            } else {
-                flag(total) - f64::from(fwd)
-            }
-        };
-        w.put(f64::from(self.fwd_psh));
-        w.put(bwd_only(TcpFlags::PSH, self.fwd_psh));
-        w.put(f64::from(self.fwd_urg));
-        w.put(bwd_only(TcpFlags::URG, self.fwd_urg));
-        w.put(self.fwd_header_bytes as f64);
-        w.put(self.bwd_header_bytes as f64);
-        w.put(per_sec_or_zero(fwd_n as f64));
-        w.put(per_sec_or_zero(bwd_n as f64));
-        w.all(&len5);
-        for bit in flags {
-            w.put(flag(bit));
+        store_features! { w;
+            FlowDuration: duration as f64,
+            TotFwdPkts: fwd_n as f64,
+            TotBwdPkts: bwd_n as f64,
+            TotLenFwdPkts: self.fwd_bytes as f64,
+            TotLenBwdPkts: self.bwd_bytes as f64,
+            FwdPktLenMax: fwd_len.max,
+            FwdPktLenMin: fwd_len.min,
+            FwdPktLenMean: fwd_len.mean,
+            FwdPktLenStd: fwd_len.std,
+            BwdPktLenMax: bwd_len.max,
+            BwdPktLenMin: bwd_len.min,
+            BwdPktLenMean: bwd_len.mean,
+            BwdPktLenStd: bwd_len.std,
+            FlowBytsPerSec: per_sec(bytes),
+            FlowPktsPerSec: per_sec(total as f64),
+            FlowIatMean: flow_iat.mean,
+            FlowIatStd: flow_iat.std,
+            FlowIatMax: flow_iat.max,
+            FlowIatMin: flow_iat.min,
+            FwdIatTot: fwd_iat_total,
+            FwdIatMean: fwd_iat.mean,
+            FwdIatStd: fwd_iat.std,
+            FwdIatMax: fwd_iat.max,
+            FwdIatMin: fwd_iat.min,
+            BwdIatTot: bwd_iat_total,
+            BwdIatMean: bwd_iat.mean,
+            BwdIatStd: bwd_iat.std,
+            BwdIatMax: bwd_iat.max,
+            BwdIatMin: bwd_iat.min,
+            FwdPshFlags: f64::from(self.fwd_psh),
+            BwdPshFlags: bwd_only(TcpFlags::PSH, self.fwd_psh),
+            FwdUrgFlags: f64::from(self.fwd_urg),
+            BwdUrgFlags: bwd_only(TcpFlags::URG, self.fwd_urg),
+            FwdHeaderLen: self.fwd_header_bytes as f64,
+            BwdHeaderLen: self.bwd_header_bytes as f64,
+            FwdPktsPerSec: per_sec_or_zero(fwd_n as f64),
+            BwdPktsPerSec: per_sec_or_zero(bwd_n as f64),
+            PktLenMin: all_len.min(),
+            PktLenMax: all_len.max(),
+            PktLenMean: all_len.mean(all_n),
+            PktLenStd: all_len.std(all_n),
+            PktLenVar: all_len.variance(all_n),
+            FinFlagCnt: flag(fin),
+            SynFlagCnt: flag(syn),
+            RstFlagCnt: flag(rst),
+            PshFlagCnt: flag(psh),
+            AckFlagCnt: flag(ack),
+            UrgFlagCnt: flag(urg),
+            CwrFlagCnt: flag(cwr),
+            EceFlagCnt: flag(ece),
+            DownUpRatio: down_up,
+            PktSizeAvg: ratio(all_len_sum, total as f64),
+            FwdSegSizeAvg: ratio(self.fwd_bytes as f64, fwd_n as f64),
+            BwdSegSizeAvg: ratio(self.bwd_bytes as f64, bwd_n as f64),
+            FwdBytsPerBulkAvg: fwd_bulk.bytes,
+            FwdPktsPerBulkAvg: fwd_bulk.packets,
+            FwdBulkRateAvg: fwd_bulk.rate,
+            BwdBytsPerBulkAvg: bwd_bulk_bytes,
+            BwdPktsPerBulkAvg: bwd_bulk.packets,
+            BwdBulkRateAvg: bwd_bulk.rate,
+            SubflowFwdPkts: subflow(fwd_n),
+            SubflowFwdByts: subflow(self.fwd_bytes),
+            SubflowBwdPkts: subflow(bwd_n),
+            SubflowBwdByts: subflow(self.bwd_bytes),
+            InitFwdWinByts: f64::from(self.init_win_fwd),
+            InitBwdWinByts: f64::from(self.init_win_bwd),
+            FwdActDataPkts: f64::from(self.fwd_data_packets),
+            FwdSegSizeMin: f64::from(self.fwd_min_header),
+            ActiveMean: active.mean,
+            ActiveStd: active.std,
+            ActiveMax: active.max,
+            ActiveMin: active.min,
+            IdleMean: idle.mean,
+            IdleStd: idle.std,
+            IdleMax: idle.max,
+            IdleMin: idle.min,
         }
-        w.put(down_up);
-        w.put(ratio(all_len_sum, total as f64));
-        w.put(ratio(self.fwd_bytes as f64, fwd_n as f64));
-        w.put(ratio(self.bwd_bytes as f64, bwd_n as f64));
-        if compat {
-            // era: bulk averages are longs; the backward bytes column repeats the forward one.
-            w.all(&bulk_f);
-            w.all(&[bulk_f[0], bulk_b[1], bulk_b[2]]);
-        } else {
-            w.all(&bulk_f);
-            w.all(&bulk_b);
-        }
-        w.put(subflow(fwd_n));
-        w.put(subflow(self.fwd_bytes));
-        w.put(subflow(bwd_n));
-        w.put(subflow(self.bwd_bytes));
-        w.put(f64::from(self.init_win_fwd));
-        w.put(f64::from(self.init_win_bwd));
-        w.put(f64::from(self.fwd_data_packets));
-        w.put(f64::from(self.fwd_min_header));
-        w.all(&mm(&self.active, active_n));
-        w.all(&mm(&self.idle, idle_n));
-        debug_assert_eq!(w.i, NUM_FEATURES);
-        v
     }
 }
 
-struct Writer<'a> {
-    v: &'a mut FeatureVector,
-    i: usize,
+/// Mean, standard deviation, maximum and minimum of a [`RunningStats`].
+#[derive(Debug, Clone, Copy)]
+struct Summary {
+    mean: f64,
+    std: f64,
+    max: f64,
+    min: f64,
 }
 
-impl Writer<'_> {
-    fn put(&mut self, x: f64) {
-        if let Some(slot) = self.v.get_mut(self.i) {
+impl Summary {
+    const ZERO: Self = Self {
+        mean: 0.0,
+        std: 0.0,
+        max: 0.0,
+        min: 0.0,
+    };
+
+    const NAN: Self = Self {
+        mean: f64::NAN,
+        std: f64::NAN,
+        max: f64::NAN,
+        min: f64::NAN,
+    };
+
+    /// The statistics of `n` values, or all 0 when there are none.
+    fn of(s: &RunningStats, n: u64) -> Self {
+        if n > 0 {
+            Self {
+                mean: s.mean(n),
+                std: s.std(n),
+                max: s.max(),
+                min: s.min(),
+            }
+        } else {
+            Self::ZERO
+        }
+    }
+}
+
+/// Where [`FlowRecord::write_features`] puts each value: the feature vector,
+/// or in tests a recorder of which columns were set.
+trait FeatureSink {
+    /// Stores `x` as the value of `col`.
+    fn set(&mut self, col: Col, x: f64);
+}
+
+impl FeatureSink for FeatureVector {
+    #[inline(always)]
+    fn set(&mut self, col: Col, x: f64) {
+        // `col` is a constant at every call, so this folds to one store.
+        if let Some(slot) = col.feature_index().and_then(|i| self.get_mut(i)) {
             *slot = x;
-        }
-        self.i += 1;
-    }
-
-    fn all(&mut self, xs: &[f64]) {
-        for &x in xs {
-            self.put(x);
         }
     }
 }
@@ -594,6 +645,7 @@ impl Writer<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::decode::Addr;
 
     #[test]
     fn per_flow_state_fits_in_512_bytes() {
@@ -625,9 +677,192 @@ mod tests {
             r.add(&p(i64::MAX, 2), Direction::Backward);
             r.add(&p(i64::MIN, 2), Direction::Backward);
             let v = r.features();
-            let col = |name: &str| v[lookup(name).unwrap() - FIRST_FEATURE];
+            let col = |name: &str| v[lookup(name).and_then(Col::feature_index).unwrap()];
             assert_eq!(col("Fwd IAT Tot"), i64::MIN as f64, "{profile:?}");
             assert_eq!(col("Bwd IAT Tot"), i64::MIN as f64, "{profile:?}");
         }
+    }
+
+    /// A sink that counts the writes to every catalogue column (identifiers
+    /// and label included) and keeps the values at their feature index.
+    struct Recorder {
+        writes: [u32; NUM_COLUMNS],
+        values: FeatureVector,
+    }
+
+    impl FeatureSink for Recorder {
+        fn set(&mut self, col: Col, x: f64) {
+            self.writes[col.index()] += 1;
+            if let Some(i) = col.feature_index() {
+                self.values[i] = x;
+            }
+        }
+    }
+
+    /// Flows of every shape whose values take different branches: one
+    /// packet, one direction only, zero duration, a handshake with data and
+    /// flags both ways, idle gaps (active/idle periods, subflows), and bulks.
+    fn flow_shapes(profile: Profile) -> Vec<FlowRecord> {
+        const T0: i64 = 1_700_000_000_000_000;
+        let p = |dt_us: i64, fwd: bool, flags: u8, payload: u32| {
+            let (a, b) = (Addr::v4([10, 0, 0, 1]), Addr::v4([10, 0, 0, 2]));
+            PacketMeta {
+                ts_us: T0 + dt_us,
+                src: if fwd { a } else { b },
+                dst: if fwd { b } else { a },
+                src_port: if fwd { 40000 } else { 80 },
+                dst_port: if fwd { 80 } else { 40000 },
+                proto: 6,
+                payload_len: payload,
+                header_len: 20,
+                flags: TcpFlags(flags),
+                window: if fwd { 1024 } else { 512 },
+                ..PacketMeta::default()
+            }
+        };
+        let (syn, ack, psh, urg, fin) = (
+            TcpFlags::SYN,
+            TcpFlags::ACK,
+            TcpFlags::PSH | TcpFlags::ACK,
+            TcpFlags::URG | TcpFlags::ACK,
+            TcpFlags::FIN | TcpFlags::ACK,
+        );
+        let mut bulk = vec![p(0, true, syn, 0), p(10, false, syn | ack, 0)];
+        bulk.extend((0..6).map(|i| p(100 + i * 1000, true, psh, 1400)));
+        bulk.extend((0..6).map(|i| p(9_000 + i * 1000, false, psh, 1400)));
+        let shapes = [
+            vec![p(0, true, syn, 0)],
+            vec![p(0, true, 0, 512), p(0, true, 0, 512)],
+            vec![
+                p(0, true, 0, 100),
+                p(3_000, true, 0, 0),
+                p(7_000, true, 0, 9),
+            ],
+            vec![
+                p(0, true, syn, 0),
+                p(50, false, syn | ack, 0),
+                p(90, true, ack, 0),
+                p(200, true, psh, 300),
+                p(400, false, urg, 1200),
+                p(450, false, psh, 80),
+                p(500, true, urg, 1),
+                p(900, true, fin, 0),
+                p(950, false, fin, 0),
+                p(990, true, TcpFlags::RST | TcpFlags::ECE | TcpFlags::CWR, 0),
+            ],
+            vec![
+                p(0, true, psh, 10),
+                p(20_000_000, false, psh, 20),
+                p(20_500_000, true, ack, 0),
+                p(40_000_000, false, psh, 30),
+                p(90_000_000, true, fin, 0),
+            ],
+            bulk,
+        ];
+        shapes
+            .iter()
+            .map(|pkts| {
+                let mut r = FlowRecord::new(&pkts[0], profile);
+                for q in &pkts[1..] {
+                    r.update_active_idle(q.ts_us, 5_000_000);
+                    let fwd = q.src == pkts[0].src;
+                    let dir = if fwd {
+                        Direction::Forward
+                    } else {
+                        Direction::Backward
+                    };
+                    r.add(q, dir);
+                }
+                r.close();
+                r
+            })
+            .collect()
+    }
+
+    /// Every feature column is written exactly once, and nothing else is,
+    /// in every profile and for every flow shape; and the vector that
+    /// `features` returns holds each value at its column's index.
+    ///
+    /// The recorder sees exactly the `set` calls the feature vector sees
+    /// (the same generic `write_features`), so a column set twice, set in
+    /// only some profiles or flows, or never set, or a value sent to an
+    /// identifier column, shows up as a count other than 1 (or 0 for the
+    /// identifier columns and the label). `store_features!` already proves at
+    /// compile time that its table names each feature once; this also
+    /// catches a `set` added outside the table, behind a branch.
+    #[test]
+    fn every_feature_column_is_written_exactly_once() {
+        for profile in [Profile::Cic2017, Profile::Cic2018, Profile::Fixed] {
+            for (shape, r) in flow_shapes(profile).iter().enumerate() {
+                let mut rec = Recorder {
+                    writes: [0; NUM_COLUMNS],
+                    values: [f64::NAN; NUM_FEATURES],
+                };
+                r.write_features(&mut rec);
+                let wrong: Vec<(Col, u32)> = Col::ALL
+                    .into_iter()
+                    .map(|c| (c, rec.writes[c.index()]))
+                    .filter(|&(c, n)| n != u32::from(c.feature_index().is_some()))
+                    .collect();
+                assert!(
+                    wrong.is_empty(),
+                    "{profile:?}, shape {shape}: columns written a wrong number of times: {wrong:?}"
+                );
+                let v = r.features();
+                for c in Col::features() {
+                    let i = c.feature_index().unwrap();
+                    assert_eq!(
+                        v[i].to_bits(),
+                        rec.values[i].to_bits(),
+                        "{profile:?}, shape {shape}: {c:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// The shapes reach the branches they are there for.
+    #[test]
+    fn flow_shapes_cover_the_value_branches() {
+        let col = |v: &FeatureVector, c: Col| v[c.feature_index().unwrap()];
+        let fixed: Vec<FeatureVector> = flow_shapes(Profile::Fixed)
+            .iter()
+            .map(FlowRecord::features)
+            .collect();
+        assert!(fixed.iter().any(|v| col(v, Col::TotBwdPkts) == 0.0));
+        assert!(fixed.iter().any(|v| col(v, Col::FlowDuration) == 0.0));
+        assert!(fixed.iter().any(|v| col(v, Col::IdleMean) > 0.0));
+        assert!(fixed.iter().any(|v| col(v, Col::ActiveMean) > 0.0));
+        assert!(fixed.iter().any(|v| col(v, Col::FwdBytsPerBulkAvg) > 0.0));
+        assert!(fixed.iter().any(|v| col(v, Col::BwdBytsPerBulkAvg) > 0.0));
+        assert!(fixed.iter().any(|v| col(v, Col::BwdUrgFlags) > 0.0));
+        assert!(fixed
+            .iter()
+            .any(|v| col(v, Col::SubflowFwdPkts) < col(v, Col::TotFwdPkts)));
+        let era: Vec<FeatureVector> = flow_shapes(Profile::Cic2017)
+            .iter()
+            .map(FlowRecord::features)
+            .collect();
+        assert!(era.iter().any(|v| col(v, Col::FlowIatMean).is_nan()));
+        assert!(era.iter().any(|v| col(v, Col::FlowBytsPerSec).is_nan()));
+    }
+
+    #[test]
+    fn each_feature_once_accepts_only_a_permutation_of_the_features() {
+        let mut cols: Vec<Col> = Col::features().collect();
+        assert!(each_feature_once(&cols));
+        cols.reverse();
+        assert!(each_feature_once(&cols));
+        let last = cols.pop().unwrap();
+        assert!(!each_feature_once(&cols), "one missing");
+        cols.push(cols[0]);
+        assert!(!each_feature_once(&cols), "one missing, one twice");
+        cols.pop();
+        cols.push(last);
+        cols.push(Col::Label);
+        assert!(!each_feature_once(&cols), "a non-feature column");
+        cols.pop();
+        cols.push(Col::FlowDuration);
+        assert!(!each_feature_once(&cols), "one twice");
     }
 }

@@ -7,7 +7,7 @@
 //! (preprocessing is the bundle's).
 
 use crate::decode::Addr;
-use crate::features::catalogue::{self, FIRST_FEATURE, NUM_FEATURES};
+use crate::features::catalogue::{self, Col};
 use crate::features::FeatureVector;
 
 /// One model input: where its value comes from.
@@ -62,13 +62,10 @@ impl Input {
             }
         }
         match catalogue::lookup(n)? {
-            2 => Some(Input::SrcPort),
-            4 => Some(Input::DstPort),
-            5 => Some(Input::Protocol),
-            c if (FIRST_FEATURE..FIRST_FEATURE + NUM_FEATURES).contains(&c) => {
-                Some(Input::Feature(c - FIRST_FEATURE))
-            }
-            _ => None,
+            Col::SrcPort => Some(Input::SrcPort),
+            Col::DstPort => Some(Input::DstPort),
+            Col::Protocol => Some(Input::Protocol),
+            c => c.feature_index().map(Input::Feature),
         }
     }
 

@@ -8,8 +8,8 @@
 
 use super::input::Input;
 use super::{Bundle, LayoutSpec, OutputKind, Scaler};
-use crate::features::Profile;
 use crate::infer::error::InferError;
+use crate::profile::Profile;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -14,7 +14,7 @@ mod meta;
 
 pub use input::{FlowRow, Input};
 
-use crate::features::Profile;
+use crate::profile::Profile;
 use serde::Deserialize;
 use std::path::PathBuf;
 
