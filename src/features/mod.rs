@@ -5,7 +5,7 @@
 //! [`FlowRecord::features`] renders the 76 numeric features as a
 //! [`FeatureVector`], each value at its catalogue column's index.
 //!
-//! What is computed depends on the [`Profile`](crate::profile::Profile):
+//! What is computed depends on the [`Profile`]:
 //! * `cic2017` / `cic2018`: bug-compatible with the dataset-era CICFlowMeter
 //!   (commit eaa853d), which wrote CIC-IDS2017 and CSE-CIC-IDS2018. Its quirks
 //!   are reproduced on purpose; each is marked `era:` below.
@@ -13,6 +13,7 @@
 //!   listed in the README's "Profiles" section.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
+mod bulk;
 pub mod catalogue;
 mod stats;
 
@@ -23,6 +24,7 @@ pub use stats::RunningStats;
 
 use crate::decode::{PacketMeta, TcpFlags};
 use crate::profile::Profile;
+use bulk::{ratio, Bulk, BulkAverages};
 
 /// Which way a packet travels relative to the flow's first packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,91 +39,8 @@ pub enum Direction {
 /// `c.feature_index()` (catalogue order).
 pub type FeatureVector = [f64; NUM_FEATURES];
 
-/// Bulk-transfer state of one direction (used by `fixed` only; the era tool
-/// never updated it after the first packet, so its bulk columns are always 0).
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-struct Bulk {
-    /// Completed bulks: total duration (µs), bytes, packets, count.
-    duration_us: i64,
-    bytes: u64,
-    packets: u32,
-    count: u32,
-    /// The candidate bulk in progress (its bytes matter only until it has
-    /// four packets, so 32 bits are plenty; they saturate).
-    start_us: i64,
-    last_us: i64,
-    helper_bytes: u32,
-    helper_packets: u32,
-}
-
-impl Bulk {
-    /// Adds a data packet at `ts`; `other_last` is the other direction's last
-    /// bulk packet time, which breaks a candidate bulk.
-    fn push(&mut self, ts: i64, size: u32, other_last: i64) {
-        if other_last > self.start_us {
-            self.start_us = 0;
-        }
-        if size == 0 {
-            return;
-        }
-        if self.start_us == 0 || ts.saturating_sub(self.last_us) > 1_000_000 {
-            self.start_us = ts;
-            self.last_us = ts;
-            self.helper_packets = 1;
-            self.helper_bytes = size;
-            return;
-        }
-        self.helper_packets = self.helper_packets.saturating_add(1);
-        self.helper_bytes = self.helper_bytes.saturating_add(size);
-        if self.helper_packets == 4 {
-            self.count += 1;
-            self.packets += 4;
-            self.bytes += u64::from(self.helper_bytes);
-            self.duration_us += ts.saturating_sub(self.start_us);
-        } else if self.helper_packets > 4 {
-            self.packets += 1;
-            self.bytes += u64::from(size);
-            self.duration_us += ts.saturating_sub(self.last_us);
-        }
-        self.last_us = ts;
-    }
-
-    /// The averages over the completed bulks.
-    fn averages(&self) -> BulkAverages {
-        BulkAverages {
-            bytes: ratio(self.bytes as f64, f64::from(self.count)),
-            packets: ratio(f64::from(self.packets), f64::from(self.count)),
-            rate: ratio(self.bytes as f64, self.duration_us as f64 / 1e6),
-        }
-    }
-}
-
-/// A direction's bulk columns: bytes and packets per bulk, bytes per second.
-#[derive(Debug, Clone, Copy)]
-struct BulkAverages {
-    bytes: f64,
-    packets: f64,
-    rate: f64,
-}
-
-impl BulkAverages {
-    const ZERO: Self = Self {
-        bytes: 0.0,
-        packets: 0.0,
-        rate: 0.0,
-    };
-}
-
 fn short(x: u32) -> u16 {
     u16::try_from(x).unwrap_or(u16::MAX)
-}
-
-fn ratio(a: f64, b: f64) -> f64 {
-    if b != 0.0 {
-        a / b
-    } else {
-        0.0
-    }
 }
 
 /// Stores a table of `Column: value` pairs into a [`FeatureSink`]: each pair
@@ -643,226 +562,4 @@ impl FeatureSink for FeatureVector {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::decode::Addr;
-
-    #[test]
-    fn per_flow_state_fits_in_512_bytes() {
-        let size = std::mem::size_of::<super::FlowRecord>();
-        println!("FlowRecord: {size} bytes");
-        assert!(size <= 512, "{size}");
-    }
-
-    /// Found by the `flow_engine` fuzz target
-    /// (fuzz/regressions/flow_engine/iat-total-overflow): the compat clock is
-    /// raw packet time, so a packet at i64::MIN after one near the epoch's
-    /// "now" overflowed the Fwd/Bwd IAT Tot subtraction (a panic with overflow
-    /// checks, a wrapped value without). The totals saturate like the
-    /// per-packet gaps and the duration.
-    #[test]
-    fn r_fuzz_iat_total_saturates_on_extreme_times() {
-        let p = |ts_us: i64, src: u8| PacketMeta {
-            ts_us,
-            src: crate::decode::Addr::v4([10, 0, 0, src]),
-            dst: crate::decode::Addr::v4([10, 0, 0, 3 - src]),
-            proto: 6,
-            header_len: 20,
-            window: 1024,
-            ..PacketMeta::default()
-        };
-        for profile in [Profile::Cic2017, Profile::Cic2018, Profile::Fixed] {
-            let mut r = FlowRecord::new(&p(1_700_000_000_000_000, 1), profile);
-            r.add(&p(i64::MIN, 1), Direction::Forward);
-            r.add(&p(i64::MAX, 2), Direction::Backward);
-            r.add(&p(i64::MIN, 2), Direction::Backward);
-            let v = r.features();
-            let col = |name: &str| v[lookup(name).and_then(Col::feature_index).unwrap()];
-            assert_eq!(col("Fwd IAT Tot"), i64::MIN as f64, "{profile:?}");
-            assert_eq!(col("Bwd IAT Tot"), i64::MIN as f64, "{profile:?}");
-        }
-    }
-
-    /// A sink that counts the writes to every catalogue column (identifiers
-    /// and label included) and keeps the values at their feature index.
-    struct Recorder {
-        writes: [u32; NUM_COLUMNS],
-        values: FeatureVector,
-    }
-
-    impl FeatureSink for Recorder {
-        fn set(&mut self, col: Col, x: f64) {
-            self.writes[col.index()] += 1;
-            if let Some(i) = col.feature_index() {
-                self.values[i] = x;
-            }
-        }
-    }
-
-    /// Flows of every shape whose values take different branches: one
-    /// packet, one direction only, zero duration, a handshake with data and
-    /// flags both ways, idle gaps (active/idle periods, subflows), and bulks.
-    fn flow_shapes(profile: Profile) -> Vec<FlowRecord> {
-        const T0: i64 = 1_700_000_000_000_000;
-        let p = |dt_us: i64, fwd: bool, flags: u8, payload: u32| {
-            let (a, b) = (Addr::v4([10, 0, 0, 1]), Addr::v4([10, 0, 0, 2]));
-            PacketMeta {
-                ts_us: T0 + dt_us,
-                src: if fwd { a } else { b },
-                dst: if fwd { b } else { a },
-                src_port: if fwd { 40000 } else { 80 },
-                dst_port: if fwd { 80 } else { 40000 },
-                proto: 6,
-                payload_len: payload,
-                header_len: 20,
-                flags: TcpFlags(flags),
-                window: if fwd { 1024 } else { 512 },
-                ..PacketMeta::default()
-            }
-        };
-        let (syn, ack, psh, urg, fin) = (
-            TcpFlags::SYN,
-            TcpFlags::ACK,
-            TcpFlags::PSH | TcpFlags::ACK,
-            TcpFlags::URG | TcpFlags::ACK,
-            TcpFlags::FIN | TcpFlags::ACK,
-        );
-        let mut bulk = vec![p(0, true, syn, 0), p(10, false, syn | ack, 0)];
-        bulk.extend((0..6).map(|i| p(100 + i * 1000, true, psh, 1400)));
-        bulk.extend((0..6).map(|i| p(9_000 + i * 1000, false, psh, 1400)));
-        let shapes = [
-            vec![p(0, true, syn, 0)],
-            vec![p(0, true, 0, 512), p(0, true, 0, 512)],
-            vec![
-                p(0, true, 0, 100),
-                p(3_000, true, 0, 0),
-                p(7_000, true, 0, 9),
-            ],
-            vec![
-                p(0, true, syn, 0),
-                p(50, false, syn | ack, 0),
-                p(90, true, ack, 0),
-                p(200, true, psh, 300),
-                p(400, false, urg, 1200),
-                p(450, false, psh, 80),
-                p(500, true, urg, 1),
-                p(900, true, fin, 0),
-                p(950, false, fin, 0),
-                p(990, true, TcpFlags::RST | TcpFlags::ECE | TcpFlags::CWR, 0),
-            ],
-            vec![
-                p(0, true, psh, 10),
-                p(20_000_000, false, psh, 20),
-                p(20_500_000, true, ack, 0),
-                p(40_000_000, false, psh, 30),
-                p(90_000_000, true, fin, 0),
-            ],
-            bulk,
-        ];
-        shapes
-            .iter()
-            .map(|pkts| {
-                let mut r = FlowRecord::new(&pkts[0], profile);
-                for q in &pkts[1..] {
-                    r.update_active_idle(q.ts_us, 5_000_000);
-                    let fwd = q.src == pkts[0].src;
-                    let dir = if fwd {
-                        Direction::Forward
-                    } else {
-                        Direction::Backward
-                    };
-                    r.add(q, dir);
-                }
-                r.close();
-                r
-            })
-            .collect()
-    }
-
-    /// Every feature column is written exactly once, and nothing else is,
-    /// in every profile and for every flow shape; and the vector that
-    /// `features` returns holds each value at its column's index.
-    ///
-    /// The recorder sees exactly the `set` calls the feature vector sees
-    /// (the same generic `write_features`), so a column set twice, set in
-    /// only some profiles or flows, or never set, or a value sent to an
-    /// identifier column, shows up as a count other than 1 (or 0 for the
-    /// identifier columns and the label). `store_features!` already proves at
-    /// compile time that its table names each feature once; this also
-    /// catches a `set` added outside the table, behind a branch.
-    #[test]
-    fn every_feature_column_is_written_exactly_once() {
-        for profile in [Profile::Cic2017, Profile::Cic2018, Profile::Fixed] {
-            for (shape, r) in flow_shapes(profile).iter().enumerate() {
-                let mut rec = Recorder {
-                    writes: [0; NUM_COLUMNS],
-                    values: [f64::NAN; NUM_FEATURES],
-                };
-                r.write_features(&mut rec);
-                let wrong: Vec<(Col, u32)> = Col::ALL
-                    .into_iter()
-                    .map(|c| (c, rec.writes[c.index()]))
-                    .filter(|&(c, n)| n != u32::from(c.feature_index().is_some()))
-                    .collect();
-                assert!(
-                    wrong.is_empty(),
-                    "{profile:?}, shape {shape}: columns written a wrong number of times: {wrong:?}"
-                );
-                let v = r.features();
-                for c in Col::features() {
-                    let i = c.feature_index().unwrap();
-                    assert_eq!(
-                        v[i].to_bits(),
-                        rec.values[i].to_bits(),
-                        "{profile:?}, shape {shape}: {c:?}"
-                    );
-                }
-            }
-        }
-    }
-
-    /// The shapes reach the branches they are there for.
-    #[test]
-    fn flow_shapes_cover_the_value_branches() {
-        let col = |v: &FeatureVector, c: Col| v[c.feature_index().unwrap()];
-        let fixed: Vec<FeatureVector> = flow_shapes(Profile::Fixed)
-            .iter()
-            .map(FlowRecord::features)
-            .collect();
-        assert!(fixed.iter().any(|v| col(v, Col::TotBwdPkts) == 0.0));
-        assert!(fixed.iter().any(|v| col(v, Col::FlowDuration) == 0.0));
-        assert!(fixed.iter().any(|v| col(v, Col::IdleMean) > 0.0));
-        assert!(fixed.iter().any(|v| col(v, Col::ActiveMean) > 0.0));
-        assert!(fixed.iter().any(|v| col(v, Col::FwdBytsPerBulkAvg) > 0.0));
-        assert!(fixed.iter().any(|v| col(v, Col::BwdBytsPerBulkAvg) > 0.0));
-        assert!(fixed.iter().any(|v| col(v, Col::BwdUrgFlags) > 0.0));
-        assert!(fixed
-            .iter()
-            .any(|v| col(v, Col::SubflowFwdPkts) < col(v, Col::TotFwdPkts)));
-        let era: Vec<FeatureVector> = flow_shapes(Profile::Cic2017)
-            .iter()
-            .map(FlowRecord::features)
-            .collect();
-        assert!(era.iter().any(|v| col(v, Col::FlowIatMean).is_nan()));
-        assert!(era.iter().any(|v| col(v, Col::FlowBytsPerSec).is_nan()));
-    }
-
-    #[test]
-    fn each_feature_once_accepts_only_a_permutation_of_the_features() {
-        let mut cols: Vec<Col> = Col::features().collect();
-        assert!(each_feature_once(&cols));
-        cols.reverse();
-        assert!(each_feature_once(&cols));
-        let last = cols.pop().unwrap();
-        assert!(!each_feature_once(&cols), "one missing");
-        cols.push(cols[0]);
-        assert!(!each_feature_once(&cols), "one missing, one twice");
-        cols.pop();
-        cols.push(last);
-        cols.push(Col::Label);
-        assert!(!each_feature_once(&cols), "a non-feature column");
-        cols.pop();
-        cols.push(Col::FlowDuration);
-        assert!(!each_feature_once(&cols), "one twice");
-    }
-}
+mod tests;
