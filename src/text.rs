@@ -167,6 +167,12 @@ pub fn java_double(out: &mut String, x: f64) {
 
 /// Appends a decimal integer (`itoa`: no `core::fmt`, no allocation).
 pub fn push_int(out: &mut String, v: i64) {
+    // Most cells of a flow CSV are one digit (zeros above all): a push
+    // without itoa's buffer and copy.
+    if let Ok(d @ 0..=9) = u8::try_from(v) {
+        out.push(char::from(b'0' + d));
+        return;
+    }
     out.push_str(itoa::Buffer::new().format(v));
 }
 
