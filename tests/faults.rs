@@ -133,6 +133,67 @@ fn alerts_to_dev_full_are_counted_lost_or_stop_the_run() {
 /// only whole lines, and lines written + lines counted lost = every line a
 /// healthy run writes. With `stop`, the run ends with the error and the file
 /// still holds only whole lines.
+/// With `--on-output-error stop`, when one output fails the other stops with
+/// it a fixed number of batches later: what it holds does not depend on
+/// which thread ran first. The alerts fail at the first batch, so the flow
+/// CSV holds its header and exactly four batches of 256 rows, in every run;
+/// when both fail, the alerts file (the first sink) is the error named.
+#[test]
+fn one_failing_output_stops_the_other_at_a_fixed_batch() {
+    let dir = tempdir("faults-sinks");
+    let (m, d) = (model(), demo());
+    let mut csvs = Vec::new();
+    for i in 0..3 {
+        let csv = dir.join(format!("flows{i}.csv"));
+        let args = [
+            "replay",
+            &d,
+            "--model",
+            &m,
+            "--alerts",
+            "/dev/full",
+            "--flows-csv",
+            csv.to_str().expect("utf8"),
+            "--batch-size",
+            "256",
+            "-q",
+        ];
+        let o = run(&args);
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        assert!(
+            stderr(&o).contains("alerts output /dev/full"),
+            "{}",
+            stderr(&o)
+        );
+        csvs.push(std::fs::read_to_string(&csv).expect("read flow CSV"));
+    }
+    assert_eq!(csvs[0].lines().count(), 1 + 4 * 256);
+    assert!(
+        csvs.iter().all(|c| *c == csvs[0]),
+        "the flow CSV differs between runs"
+    );
+
+    let (a, c) = (dir.join("alerts-full"), dir.join("csv-full"));
+    for link in [&a, &c] {
+        std::os::unix::fs::symlink("/dev/full", link).expect("symlink");
+    }
+    let args = [
+        "replay",
+        &d,
+        "--model",
+        &m,
+        "--alerts",
+        a.to_str().expect("utf8"),
+        "--flows-csv",
+        c.to_str().expect("utf8"),
+        "-q",
+    ];
+    let o = run(&args);
+    assert_eq!(o.status.code(), Some(1));
+    let last = stderr(&o).lines().last().unwrap_or("").to_string();
+    assert!(last.contains("alerts-full"), "{}", stderr(&o));
+}
+
 #[test]
 fn full_disk_keeps_whole_lines_and_counts_the_rest() {
     if !is_root("full_disk_keeps_whole_lines_and_counts_the_rest") {

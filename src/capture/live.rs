@@ -143,3 +143,14 @@ impl LiveCapture {
         })
     }
 }
+
+/// The addresses of interface `iface` (none when it cannot be listed).
+pub fn interface_addresses(iface: &str) -> Vec<std::net::IpAddr> {
+    pcap::Device::list()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|d| d.name == iface)
+        .flat_map(|d| d.addresses)
+        .map(|a| a.addr)
+        .collect()
+}

@@ -15,7 +15,7 @@ mod file;
 mod live;
 
 pub use file::PcapFile;
-pub use live::{KernelStats, LiveCapture, LiveOptions};
+pub use live::{interface_addresses, KernelStats, LiveCapture, LiveOptions};
 
 /// The link layers flowsentinel decodes, from the capture's DLT value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

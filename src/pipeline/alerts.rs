@@ -10,7 +10,7 @@
 //! suppresses a final verdict with the same label (counted).
 
 use super::counters::{Counters, Metrics};
-use super::inference::Batch;
+use super::inference::{Batch, SinkProgress};
 use super::outfile::OutFile;
 use super::reader::wall_us;
 use crate::alert::{Action, Alert};
@@ -288,8 +288,14 @@ impl<'a> Writer<'a> {
 
     /// Runs the stage until inference is done; returns every counter at
     /// the end (the flow CSV's are the CSV stage's to report).
-    pub(super) fn run(mut self, rx: Receiver<Arc<Batch>>) -> Result<Counters, Error> {
+    pub(super) fn run(
+        mut self,
+        rx: Receiver<Arc<Batch>>,
+        progress: &SinkProgress,
+        id: usize,
+    ) -> Result<Counters, Error> {
         let mut next_stats = self.s.stats_interval.map(|d| self.t0 + d);
+        let mut k = 0u64;
         loop {
             let mut wake = Instant::now() + Duration::from_secs(1);
             if let Some(t) = next_stats {
@@ -300,7 +306,15 @@ impl<'a> Writer<'a> {
             }
             match self.next_batch(&rx, wake) {
                 Ok(None) | Err(RecvTimeoutError::Timeout) => {}
-                Ok(Some(batch)) => self.batch(&batch)?,
+                Ok(Some(batch)) => {
+                    if !progress.wait_turn(id, k) {
+                        // Another output failed: stop with it.
+                        break;
+                    }
+                    self.batch(&batch)?;
+                    progress.wrote(id);
+                    k += 1;
+                }
                 Err(RecvTimeoutError::Disconnected) => break,
             }
             self.housekeeping(&mut next_stats)?;

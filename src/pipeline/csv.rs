@@ -6,7 +6,7 @@
 //! [`OutFile`], which counts what a failing disk loses.
 
 use super::counters::Metrics;
-use super::inference::Batch;
+use super::inference::{Batch, SinkProgress};
 use super::outfile::{OutFile, OutputStats};
 use super::worker::Flow;
 use crate::error::Error;
@@ -60,9 +60,15 @@ impl CsvSink {
         rx: Receiver<Arc<Batch>>,
         bundle: &Bundle,
         metrics: &Metrics,
+        progress: &SinkProgress,
+        id: usize,
     ) -> Result<OutputStats, Error> {
         let mut score = String::new();
-        for batch in rx.iter() {
+        for (k, batch) in (0u64..).zip(rx.iter()) {
+            if !progress.wait_turn(id, k) {
+                // Another output failed: stop with it.
+                break;
+            }
             if self.reopen.swap(false, Relaxed) {
                 self.file.reopen()?;
                 if self.file.is_empty() {
@@ -91,6 +97,7 @@ impl CsvSink {
             self.csv.get_mut().clear();
             metrics.csv(self.file.stats());
             r?;
+            progress.wrote(id);
         }
         Ok(self.file.stats())
     }

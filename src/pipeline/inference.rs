@@ -13,8 +13,110 @@ use crate::error::Error;
 use crate::infer::{FlowRow, Model, Scored};
 use crossbeam::channel::{Receiver, RecvTimeoutError, Sender};
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
+
+/// How far each sink has written, so that outputs stop together and
+/// deterministically when one fails: a sink writes batch `k` only once every
+/// other sink has written batch `k - SINK_SLACK`. When a sink fails at batch
+/// `k` (having written `0..k`), every other sink writes exactly the batches
+/// `0..k + SINK_SLACK` (those that exist) and stops.
+pub(super) struct SinkProgress {
+    state: Mutex<Vec<Progress>>,
+    changed: Condvar,
+}
+
+/// Batches a sink may run ahead of the slowest other sink.
+const SINK_SLACK: u64 = 4;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Progress {
+    /// This many batches written so far.
+    Written(u64),
+    /// Failed after writing this many batches.
+    Failed(u64),
+    /// Done: every batch it will ever get is written.
+    Done,
+}
+
+impl SinkProgress {
+    /// Progress of `sinks` sinks, none written yet.
+    pub(super) fn new(sinks: usize) -> Self {
+        SinkProgress {
+            state: Mutex::new(vec![Progress::Written(0); sinks]),
+            changed: Condvar::new(),
+        }
+    }
+
+    fn update(&self, id: usize, f: impl FnOnce(&mut Progress)) {
+        let mut st = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(p) = st.get_mut(id) {
+            f(p);
+        }
+        self.changed.notify_all();
+    }
+
+    /// Waits until sink `id` may write batch `k` (0-based): true when it
+    /// may, false when another sink failed too early for it (stop).
+    pub(super) fn wait_turn(&self, id: usize, k: u64) -> bool {
+        let need = k.saturating_sub(SINK_SLACK - 1);
+        let mut st = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            let mut ready = true;
+            for (j, p) in st.iter().enumerate() {
+                match *p {
+                    _ if j == id => {}
+                    Progress::Done => {}
+                    Progress::Written(n) if n >= need => {}
+                    Progress::Failed(n) if n >= need => {}
+                    Progress::Failed(_) => return false,
+                    Progress::Written(_) => ready = false,
+                }
+            }
+            if ready {
+                return true;
+            }
+            st = self
+                .changed
+                .wait(st)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    /// Sink `id` wrote one more batch.
+    pub(super) fn wrote(&self, id: usize) {
+        self.update(id, |p| {
+            if let Progress::Written(n) = p {
+                *n += 1;
+            }
+        });
+    }
+
+    /// Sink `id` stopped: `ok` when it wrote everything it will ever get
+    /// (or stopped with another), else it failed.
+    pub(super) fn finish(&self, id: usize, ok: bool) {
+        self.update(id, |p| {
+            *p = match (*p, ok) {
+                (_, true) => Progress::Done,
+                (Progress::Written(n), false) => Progress::Failed(n),
+                (other, false) => other,
+            }
+        });
+    }
+
+    /// The sink that failed with the fewest batches written (the first to fail).
+    pub(super) fn first_failed(&self) -> Option<usize> {
+        let st = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        st.iter()
+            .enumerate()
+            .filter_map(|(j, p)| match p {
+                Progress::Failed(n) => Some((*n, j)),
+                _ => None,
+            })
+            .min()
+            .map(|(_, j)| j)
+    }
+}
 
 /// A scored batch: flows in release order with their verdicts.
 pub(super) struct Batch {
@@ -68,10 +170,12 @@ impl Scorer<'_> {
             self.batches += 1;
             self.metrics.batches(self.batches);
             let batch = Arc::new(Batch { items, scored });
-            for sink in &self.sinks {
-                if sink.send(Arc::clone(&batch)).is_err() {
-                    return Ok(false);
-                }
+            // A sink that is gone (failed, or stopped with one that failed)
+            // gets nothing more; the others get every batch they take.
+            self.sinks
+                .retain(|sink| sink.send(Arc::clone(&batch)).is_ok());
+            if self.sinks.is_empty() {
+                return Ok(false);
             }
         }
     }
@@ -87,7 +191,7 @@ pub(super) fn run(
     batching: Batching,
     metrics: &Metrics,
 ) -> Result<u64, Error> {
-    let size = batching.size.max(1);
+    let size = batching.size;
     let mut scorer = Scorer {
         model,
         sinks,

@@ -9,6 +9,7 @@
 //! - `csv`: the flow CSV;
 //! - [`counters`]: every count, and the stats event, stats line and summaries;
 //! - [`outfile`]: output files that count what a failing disk loses;
+//! - `process`: signal flags and the privilege drop;
 //! - [`sensor`]: `replay` and `live`, wiring the stages on threads;
 //! - [`mod@extract`]: `extract`, the stages on one thread.
 
@@ -18,6 +19,7 @@ mod csv;
 pub mod extract;
 mod inference;
 pub mod outfile;
+mod process;
 mod reader;
 pub mod sensor;
 mod worker;

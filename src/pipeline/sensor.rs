@@ -10,27 +10,29 @@
 //! ```
 //!
 //! This file only configures, spawns and joins; each stage is a module of
-//! its own. When a later stage fails, its receiver goes away, every
-//! upstream send fails, and the stages stop in order. SIGINT/SIGTERM stop
-//! the reader; everything read so far is flushed through every stage.
+//! its own. When a stage fails, its receiver goes away and every upstream
+//! send fails, so the stages before it stop in order; when one of the two
+//! sinks fails, the other stops with it, a fixed number of batches later
+//! (`SinkProgress`), so what each output holds does not depend on timing. SIGINT/SIGTERM stop the reader;
+//! everything read so far is flushed through every stage.
 
 use super::alerts::{Sinks, Writer};
 use super::counters::{memory, Counters, Metrics};
 use super::csv::CsvSink;
-use super::inference::{self, Batch, Batching};
+use super::inference::{self, Batch, Batching, SinkProgress};
 use super::outfile::{OnOutputError, OutFile};
+use super::process::{drop_privileges, Signals};
 use super::reader::{Epoch, Feeder, Read};
 use super::worker::{self, Finished, WorkerOpts};
 use crate::capture::{CaptureError, LiveCapture, LiveOptions, PcapFile};
 use crate::error::Error;
 use crate::flow::FlowConfig;
 use crate::infer::{Device, Model};
-use crate::ips::{Hook, HookConfig};
+use crate::ips::{Cidr, Hook, HookConfig};
 use crate::labels::Labeler;
 use crate::syslog::{SyslogFormat, SyslogSink, SyslogTarget};
 use crossbeam::channel::{bounded, unbounded};
 use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -119,50 +121,18 @@ impl SensorSummary {
     }
 }
 
-/// SIGINT/SIGTERM (stop) and SIGHUP (reopen outputs), as flags.
-#[derive(Debug, Clone)]
-pub struct Signals {
-    /// Set by SIGINT or SIGTERM.
-    pub stop: Arc<AtomicBool>,
-    /// Set by SIGHUP; cleared by the alert writer once it reopened its file.
-    pub reopen_alerts: Arc<AtomicBool>,
-    /// Set by SIGHUP; cleared by the flow CSV stage once it reopened its file.
-    pub reopen_csv: Arc<AtomicBool>,
-}
+/// Sink ids for [`SinkProgress`].
+const ALERTS: usize = 0;
+const CSV: usize = 1;
 
-impl Signals {
-    /// Installs the handlers. A second SIGINT or SIGTERM while stopping
-    /// ends the process at once.
-    pub fn install() -> Result<Signals, Error> {
-        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-        use signal_hook::flag;
-        let s = Signals {
-            stop: Arc::new(AtomicBool::new(false)),
-            reopen_alerts: Arc::new(AtomicBool::new(false)),
-            reopen_csv: Arc::new(AtomicBool::new(false)),
-        };
-        let err =
-            |e: std::io::Error| Error::Internal(format!("cannot install signal handlers: {e}"));
-        for sig in [SIGINT, SIGTERM] {
-            flag::register_conditional_shutdown(sig, 130, Arc::clone(&s.stop)).map_err(err)?;
-            flag::register(sig, Arc::clone(&s.stop)).map_err(err)?;
-        }
-        for reopen in [&s.reopen_alerts, &s.reopen_csv] {
-            flag::register(SIGHUP, Arc::clone(reopen)).map_err(err)?;
-        }
-        Ok(s)
+/// Tells [`SinkProgress`] that a sink stopped, also when its thread
+/// panicked (then as failed), so the other sink never waits for it.
+struct Finish<'a>(&'a SinkProgress, usize, bool);
+
+impl Drop for Finish<'_> {
+    fn drop(&mut self) {
+        self.0.finish(self.1, self.2);
     }
-}
-
-/// The addresses of a capture interface, as single-address CIDRs.
-fn own_addresses(iface: &str) -> Vec<crate::ips::Cidr> {
-    pcap::Device::list()
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|d| d.name == iface)
-        .flat_map(|d| d.addresses)
-        .filter_map(|a| a.addr.to_string().parse().ok())
-        .collect()
 }
 
 /// A stage thread's result, with a panic turned into an internal error.
@@ -186,7 +156,11 @@ pub fn run(cfg: &SensorConfig) -> Result<SensorSummary, Error> {
     if let (Some(h), Source::Live(o)) = (hook_cfg.as_mut(), &cfg.source) {
         // Never block the sensor's own addresses: a retransmitted SYN-ACK of
         // the monitored host can look like a scan from it.
-        for a in own_addresses(&o.iface) {
+        let own = crate::capture::interface_addresses(&o.iface);
+        for a in own
+            .iter()
+            .filter_map(|ip| ip.to_string().parse::<Cidr>().ok())
+        {
             eprintln!(
                 "flowsentinel: ips hook: never blocking {a} (an address of {})",
                 o.iface
@@ -242,19 +216,22 @@ pub fn run(cfg: &SensorConfig) -> Result<SensorSummary, Error> {
     flow.flow_timeout_us = cfg.flow_timeout_us;
     flow.activity_timeout_us = cfg.activity_timeout_us;
     // Workers shard flows by key hash: each holds an equal part of the cap.
-    flow.max_flows = cfg.max_flows.map(|m| m.div_ceil(cfg.workers.max(1)));
+    // The config checks every value; a library caller's zero still means one.
+    let n = cfg.workers.max(1);
+    flow.max_flows = cfg.max_flows.map(|m| m.div_ceil(n));
     let opts = WorkerOpts {
         flow,
         interim_after_us: cfg.interim_after_us,
     };
     let batching = Batching {
-        size: cfg.batch_size,
+        size: cfg.batch_size.max(1),
         timeout: cfg.batch_timeout,
     };
-    let n = cfg.workers.max(1);
     let metrics = Metrics::new(n);
     let metrics = &metrics;
     let bundle = &bundle;
+    let progress = SinkProgress::new(if csv.is_some() { 2 } else { 1 });
+    let progress = &progress;
 
     let (worker_out, inf_in) = bounded::<Finished>(4 * n);
     let (to_writer, writer_in) = bounded::<Arc<Batch>>(8);
@@ -280,9 +257,21 @@ pub fn run(cfg: &SensorConfig) -> Result<SensorSummary, Error> {
         drop(worker_out);
         let inf =
             scope.spawn(move || inference::run(inf_in, n, model, to_sinks, batching, metrics));
-        let csv_stage = csv.map(|c| scope.spawn(move || c.run(csv_in, bundle, metrics)));
+        let csv_stage = csv.map(|c| {
+            scope.spawn(move || {
+                let mut done = Finish(progress, CSV, false);
+                let r = c.run(csv_in, bundle, metrics, progress, CSV);
+                done.2 = r.is_ok();
+                r
+            })
+        });
         let writer = Writer::new(sinks, bundle, metrics, t0);
-        let wr = scope.spawn(move || writer.run(writer_in));
+        let wr = scope.spawn(move || {
+            let mut done = Finish(progress, ALERTS, false);
+            let r = writer.run(writer_in, progress, ALERTS);
+            done.2 = r.is_ok();
+            r
+        });
 
         // The reader: this thread. Returning lets the workers go.
         let feeder = Feeder::new(
@@ -300,15 +289,19 @@ pub fn run(cfg: &SensorConfig) -> Result<SensorSummary, Error> {
         for h in worker_handles {
             let _ = h.join();
         }
-        let inf_result = inf.join();
-        let wr_result = wr.join();
-        // Later stages' errors come first: they are why earlier stages stopped.
-        let csv_stats = match csv_stage {
-            Some(h) => Some(joined(h.join(), "flow CSV")?),
-            None => None,
+        let inf_result = joined(inf.join(), "inference");
+        let wr_result = joined(wr.join(), "output writer");
+        let csv_result = csv_stage.map(|h| joined(h.join(), "flow CSV")).transpose();
+        // Sinks' errors come before inference's (a failed sink is why it
+        // stopped); of the sinks, the one that failed first.
+        let (counters, csv_stats) = if progress.first_failed() == Some(CSV) {
+            let csv_stats = csv_result?;
+            (wr_result?, csv_stats)
+        } else {
+            let counters = wr_result?;
+            (counters, csv_result?)
         };
-        let counters = joined(wr_result, "output writer")?;
-        joined(inf_result, "inference")?;
+        inf_result?;
         Ok::<_, Error>((read?, counters, csv_stats))
     })?;
     let Read {
@@ -325,29 +318,4 @@ pub fn run(cfg: &SensorConfig) -> Result<SensorSummary, Error> {
         workers: n,
         provider,
     })
-}
-
-/// Switches to `user` (and its primary group, with no supplementary groups)
-/// once the capture and the output files are open. Under systemd (which sets
-/// `INVOCATION_ID`) the unit's `User=` does this instead, so it is skipped.
-fn drop_privileges(user: &str) -> Result<(), Error> {
-    use nix::unistd::{setgid, setgroups, setuid, Uid, User};
-    if std::env::var_os("INVOCATION_ID").is_some() {
-        eprintln!("flowsentinel: --user {user} ignored under systemd (the unit's User= applies)");
-        return Ok(());
-    }
-    let usage = |m: String| Error::Usage(format!("--user {user}: {m}"));
-    let u = User::from_name(user)
-        .map_err(|e| usage(format!("cannot look up the user: {e}")))?
-        .ok_or_else(|| usage("no such user".into()))?;
-    if Uid::effective() == u.uid {
-        return Ok(());
-    }
-    setgroups(&[u.gid]).map_err(|e| usage(format!("setgroups: {e}")))?;
-    setgid(u.gid).map_err(|e| usage(format!("setgid: {e}")))?;
-    setuid(u.uid).map_err(|e| usage(format!("setuid: {e}")))?;
-    if setuid(Uid::from_raw(0)).is_ok() {
-        return Err(usage("could regain root after dropping it".into()));
-    }
-    Ok(())
 }
