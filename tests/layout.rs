@@ -46,20 +46,54 @@ fn module_of(src: &Path, file: &Path) -> Vec<String> {
     parts
 }
 
-/// The code of a file: no comment lines, nothing from `#[cfg(test)]` on.
+/// The code of a file: no comment lines, and nothing from its unit tests
+/// (`#[cfg(test)]` followed by `mod tests`) on.
 fn code(text: &str) -> String {
-    text.lines()
-        .take_while(|l| l.trim() != "#[cfg(test)]")
-        .filter(|l| !l.trim_start().starts_with("//"))
-        .collect::<Vec<_>>()
-        .join("\n")
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("//") && !l.trim().is_empty())
+        .collect();
+    let end = lines
+        .windows(2)
+        .position(|w| w[0].trim() == "#[cfg(test)]" && w[1].trim_start().starts_with("mod tests"))
+        .unwrap_or(lines.len());
+    lines[..end].join("\n")
+}
+
+/// Is a `pub use` line: a re-export, the module's facade, not a dependency.
+fn is_reexport(line: &str) -> bool {
+    let l = line.trim_start();
+    l.starts_with("pub use ")
+        || l.starts_with("pub(crate) use ")
+        || l.starts_with("pub(super) use ")
+}
+
+/// The names a file re-exports from its child modules: `pub use child::A;`
+/// and `pub use child::{A, B};` give `(A, child)` and `(B, child)`.
+fn reexports(code: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for line in code.lines().filter(|l| is_reexport(l)) {
+        let path = line.split_once("use ").map_or("", |(_, p)| p);
+        let path = path.trim_end_matches(';');
+        let Some((child, rest)) = path.split_once("::") else {
+            continue;
+        };
+        let names = rest.trim_start_matches('{').trim_end_matches('}');
+        for n in names.split(',') {
+            let n = n.trim().rsplit("::").next().unwrap_or("").trim();
+            if !n.is_empty() && n != "self" {
+                out.push((n.to_string(), child.to_string()));
+            }
+        }
+    }
+    out
 }
 
 /// The module paths a file's code names: `crate::a::b::C` gives
-/// `[a, b, C]`; `super::x` in module `m::n` gives `[m, x]`; `use x::Y` in
-/// module `m` gives `[m, x]`. A braced group (`crate::a::{b, c}`) gives each
-/// member.
-fn named_paths(code: &str, module: &[String]) -> Vec<Vec<String>> {
+/// `[a, b, C]`; `super::x` in module `m::n` gives `[m, x]`; `x::Y` in module
+/// `m` with a child module `x` gives `[m, x, Y]` (re-export lines left out).
+/// A braced group (`crate::a::{b, c}`) gives each member.
+fn named_paths(code: &str, module: &[String], children: &[String]) -> Vec<Vec<String>> {
     let mut out = Vec::new();
     for (start, head) in [("crate::", 0usize), ("super::", 1)] {
         let mut rest = code;
@@ -101,14 +135,26 @@ fn named_paths(code: &str, module: &[String]) -> Vec<Vec<String>> {
             out.push(base);
         }
     }
-    // `use child::X`: a path relative to this module. A `pub use` only
-    // re-exports (a module's facade), it is not this file depending on it.
-    for line in code.lines() {
-        let rest = line.trim_start().strip_prefix("use ");
-        if let Some(first) = rest.and_then(|r| r.split("::").next()) {
-            if !["crate", "super", "self", "std", "core"].contains(&first) {
+    // `child::X`: a path relative to this module, in a `use` or in code.
+    for line in code.lines().filter(|l| !is_reexport(l)) {
+        for child in children {
+            let pat = format!("{child}::");
+            let mut rest = line;
+            while let Some(i) = rest.find(&pat) {
+                let before = rest[..i].chars().next_back();
+                rest = &rest[i + pat.len()..];
+                if before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == ':') {
+                    continue;
+                }
                 let mut p = module.to_vec();
-                p.push(first.to_string());
+                p.push(child.clone());
+                let next: String = rest
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_')
+                    .collect();
+                if !next.is_empty() {
+                    p.push(next);
+                }
                 out.push(p);
             }
         }
@@ -127,10 +173,25 @@ fn modules_are_documented_small_and_acyclic() {
         .collect();
     let name = |f: &Path| f.strip_prefix(&src).unwrap_or(f).display().to_string();
 
+    let texts: BTreeMap<PathBuf, String> = files
+        .iter()
+        .map(|f| (f.clone(), std::fs::read_to_string(f).expect("read source")))
+        .collect();
+    // (module, name) -> the child module that defines what it re-exports.
+    let mut reexported: BTreeMap<(Vec<String>, String), Vec<String>> = BTreeMap::new();
+    for (f, text) in &texts {
+        let m = module_of(&src, f);
+        for (name, child) in reexports(&code(text)) {
+            let mut c = m.clone();
+            c.push(child);
+            reexported.insert((m.clone(), name), c);
+        }
+    }
+
     let mut problems = Vec::new();
     let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for f in &files {
-        let text = std::fs::read_to_string(f).expect("read source");
+        let text = &texts[f];
         if !text.trim_start().starts_with("//!") {
             problems.push(format!("{} does not open with a //! doc", name(f)));
         }
@@ -139,12 +200,24 @@ fn modules_are_documented_small_and_acyclic() {
             problems.push(format!("{} has {lines} lines (most: {MAX_LINES})", name(f)));
         }
         let me = module_of(&src, f);
+        let children: Vec<String> = modules
+            .keys()
+            .filter(|k| k.len() == me.len() + 1 && k.starts_with(&me))
+            .filter_map(|k| k.last().cloned())
+            .collect();
         let deps = edges.entry(name(f)).or_default();
-        for path in named_paths(&code(&text), &me) {
-            // The longest prefix that is a module with a file of its own.
-            let target = (1..=path.len())
-                .rev()
-                .find_map(|n| path.get(..n).and_then(|p| modules.get(p)));
+        for path in named_paths(&code(text), &me, &children) {
+            // The longest prefix that is a module with a file of its own;
+            // a name that module re-exports is its child's.
+            let target = (1..=path.len()).rev().find_map(|n| {
+                let prefix = path.get(..n)?;
+                let file = modules.get(prefix)?;
+                let via = path.get(n).and_then(|next| {
+                    let child = reexported.get(&(prefix.to_vec(), next.clone()))?;
+                    modules.get(child)
+                });
+                Some(via.unwrap_or(file))
+            });
             if let Some(t) = target.filter(|t| *t != f) {
                 // A file may name its own ancestors' children through them,
                 // but naming an ancestor module file itself is an import too.
@@ -195,6 +268,7 @@ fn paths_resolve_through_groups_and_super() {
     let got = named_paths(
         "use crate::flow::{FinishedFlow, Snapshot};\nuse super::outfile::OutFile;",
         &me,
+        &[],
     );
     assert!(got.contains(&vec!["flow".into(), "FinishedFlow".into()]));
     assert!(got.contains(&vec!["pipeline".into(), "outfile".into(), "OutFile".into()]));

@@ -9,34 +9,13 @@
 //! (`already_blocked`, `backoff` or `paused`); a target is forgotten when its
 //! `unblock` is queued, whether that run succeeds or not.
 
-use super::runner::{Call, Job, Report, RunResult, Verb};
-use super::{Hook, JobId, Outcome, Settled, LOG_EVERY};
+use super::hook::{Active, Hook, InFlight};
+use super::runner::{Job, Report, RunResult, Verb};
+use super::{JobId, Outcome, Settled, LOG_EVERY};
 use crossbeam::channel::{Receiver, TryRecvError, TrySendError};
 use std::fmt;
 use std::net::IpAddr;
 use std::time::Instant;
-
-/// A job queued or running, as the policy side remembers it.
-#[derive(Debug)]
-pub(super) struct InFlight {
-    pub(super) verb: Verb,
-    /// The target as the dedupe key (IPv4-mapped IPv6 as IPv4).
-    pub(super) key: IpAddr,
-    /// What the run is given; kept for the [`Active`] entry of a block that
-    /// succeeds.
-    pub(super) call: Call,
-    /// Alerts for the same target that came while this block was in flight.
-    pub(super) followers: u64,
-}
-
-/// A blocked target, kept until its `unblock` is queued.
-#[derive(Debug)]
-pub(super) struct Active {
-    /// When its TTL ends.
-    pub(super) expires: Instant,
-    /// What its `block` run was given, for its `unblock` run.
-    pub(super) call: Call,
-}
 
 impl Hook {
     /// Queues a run and remembers it as in flight.

@@ -43,6 +43,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 mod cidr;
+mod hook;
 mod jobs;
 mod policy;
 mod runner;
@@ -50,7 +51,7 @@ mod runner;
 mod test_support;
 
 pub use cidr::Cidr;
-pub use policy::Hook;
+pub use hook::Hook;
 pub use runner::Report;
 
 use std::collections::BTreeMap;

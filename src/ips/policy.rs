@@ -1,4 +1,4 @@
-//! The IPS hook's policy: [`Hook`], and per alert [`Hook::on_alert`], which
+//! The IPS hook's policy: per alert, [`Hook::on_alert`], which
 //! decides in microseconds and never waits.
 //!
 //! Input: a [`HookAlert`] and the time; output: a [`Decision`]. The checks
@@ -14,87 +14,15 @@
 //! 7. then the block: logged in dry run (`dry_run`), else queued for the
 //!    runner (`queue_full` when the queue is full).
 
-use super::jobs::{Active, InFlight, Refused};
-use super::runner::{check_executable, Call, Runner, Verb};
-use super::{BlockSide, Decision, HookAlert, HookConfig, HookStats, JobId, Limits, Outcome};
-use crate::error::Error;
-use std::collections::HashMap;
+use super::hook::{Active, Hook, InFlight};
+use super::jobs::Refused;
+use super::runner::{Call, Verb};
+use super::{BlockSide, Decision, HookAlert, Outcome};
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
-use std::path::Path;
 use std::time::{Duration, Instant};
 
-/// The hook's policy: decides per alert, queues runs for the runner thread
-/// and keeps the books when they settle. Never waits for a run.
-#[derive(Debug)]
-pub struct Hook {
-    pub(super) cfg: HookConfig,
-    pub(super) limits: Limits,
-    /// Blocked targets by address (IPv4-mapped IPv6 as IPv4).
-    pub(super) active: HashMap<IpAddr, Active>,
-    /// Jobs queued or running.
-    pub(super) in_flight: HashMap<JobId, InFlight>,
-    /// The block in flight per target.
-    pub(super) pending: HashMap<IpAddr, JobId>,
-    /// Targets whose block failed, until when they are left alone.
-    pub(super) backoff: HashMap<IpAddr, Instant>,
-    /// No calls until then (failures in a row).
-    pub(super) paused_until: Option<Instant>,
-    /// `None` in dry run, and once finished or gone.
-    pub(super) runner: Option<Runner>,
-    pub(super) next_id: u64,
-    tokens: f64,
-    refilled: Option<Instant>,
-    counts: [u64; Outcome::ALL.len()],
-    pub(super) unblocked: u64,
-    pub(super) unblock_failed: u64,
-    pub(super) pauses: u64,
-    /// When "queue full" was last logged, and how many since.
-    pub(super) full_logged: Option<Instant>,
-    pub(super) full_since_log: u64,
-}
-
 impl Hook {
-    /// Checks that the path is an executable regular file (in dry run too)
-    /// and starts the runner thread (not in dry run). The TTL, timeout and
-    /// rate are taken as [`HookConfig`] says they are: `config` checked them.
-    pub fn new(cfg: HookConfig) -> Result<Hook, Error> {
-        Hook::with_limits(cfg, Limits::default())
-    }
-
-    /// [`Hook::new`] with other queue and failure limits (tests shorten them).
-    pub(super) fn with_limits(mut cfg: HookConfig, limits: Limits) -> Result<Hook, Error> {
-        check_executable(&cfg.path)?;
-        // A bare file name would be looked up in PATH; run the one checked.
-        if cfg.path.parent() == Some(Path::new("")) {
-            cfg.path = Path::new(".").join(&cfg.path);
-        }
-        let runner = if cfg.dry_run {
-            None
-        } else {
-            Some(Runner::start(&cfg, limits)?)
-        };
-        Ok(Hook {
-            tokens: cfg.rate_per_sec.max(1.0),
-            cfg,
-            limits,
-            active: HashMap::new(),
-            in_flight: HashMap::new(),
-            pending: HashMap::new(),
-            backoff: HashMap::new(),
-            paused_until: None,
-            runner,
-            next_id: 0,
-            refilled: None,
-            counts: [0; Outcome::ALL.len()],
-            unblocked: 0,
-            unblock_failed: 0,
-            pauses: 0,
-            full_logged: None,
-            full_since_log: 0,
-        })
-    }
-
     /// Decides what to do with one alert; queues a `block` run when it comes
     /// to that. Never waits.
     pub fn on_alert(&mut self, a: &HookAlert<'_>, now: Instant) -> Decision {
@@ -103,13 +31,6 @@ impl Hook {
             self.count(outcome, 1);
         }
         decision
-    }
-
-    /// Adds `n` alerts to an outcome's count.
-    pub(super) fn count(&mut self, outcome: Outcome, n: u64) {
-        if let Some(c) = self.counts.get_mut(outcome as usize) {
-            *c += n;
-        }
     }
 
     /// The checks of the module doc, in its order, then the block; the first
@@ -238,30 +159,6 @@ impl Hook {
                 Decision::Now(Outcome::Failed)
             }
         }
-    }
-
-    /// The counters so far.
-    pub fn stats(&self) -> HookStats {
-        HookStats {
-            outcomes: Outcome::ALL.into_iter().zip(self.counts).collect(),
-            unblocked: self.unblocked,
-            unblock_failed: self.unblock_failed,
-            active: self.active.len(),
-            pauses: self.pauses,
-            in_flight: self.in_flight.len(),
-        }
-    }
-
-    /// When the next TTL ends, if any target is blocked.
-    pub fn next_expiry(&self) -> Option<Instant> {
-        self.active.values().map(|b| b.expires).min()
-    }
-
-    /// Dry run: logs what would run.
-    pub(super) fn dry_run(&self, verb: &str, call: &Call) {
-        let (path, args, side) = (self.cfg.path.display(), call.args.join(" "), self.cfg.side);
-        let target = call.target;
-        eprintln!("ips hook (dry run): would run {path} {verb} {args} (FLOWSENTINEL_TARGET={target} FLOWSENTINEL_BLOCK={side})");
     }
 }
 
