@@ -12,9 +12,10 @@
 //! best of `FLOWSENTINEL_BENCH_RUNS` runs (default 3). Lines starting with
 //! `RESULT` are key=value pairs for `benches/bench.sh` to read.
 
+use flowsentinel::decode::Padding;
 use flowsentinel::features::FlowRecord;
 use flowsentinel::flow::FlowConfig;
-use flowsentinel::pipeline::{extract, ExtractConfig, Padding};
+use flowsentinel::pipeline::{extract, ExtractConfig};
 use flowsentinel::profile::Profile;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

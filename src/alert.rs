@@ -78,11 +78,6 @@ impl FlowSummary {
         Self::new(s.key, s.src_is_a, &s.record, state)
     }
 
-    /// True for an interim snapshot of an open flow.
-    pub fn is_active(&self) -> bool {
-        matches!(self.state, FlowState::Active { .. })
-    }
-
     /// When the verdict was made: the tick for an open flow, else the
     /// flow's last packet.
     pub fn event_us(&self) -> i64 {
@@ -196,11 +191,6 @@ impl Alert {
             action: Action::Allowed,
             file,
         }
-    }
-
-    /// True for an early verdict on a flow still open.
-    pub fn is_interim(&self) -> bool {
-        self.flow.is_active()
     }
 }
 

@@ -19,6 +19,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use crate::capture::{Frame, LinkType};
+use crate::profile::Profile;
 use etherparse::{Ipv4HeaderSlice, Ipv6HeaderSlice, TcpHeaderSlice, UdpHeaderSlice};
 
 /// An IPv4 or IPv6 address, stored in 16 bytes (IPv4 in the first four).
@@ -178,6 +179,36 @@ pub struct DecodeRules {
     pub era_quirks: bool,
     /// Count link-layer padding as TCP/UDP payload (`--l2-padding count`).
     pub count_padding: bool,
+}
+
+/// Link-layer padding policy (`--l2-padding`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Padding {
+    /// Padding bytes count as TCP/UDP payload, as in the CIC-IDS2017 CSVs.
+    Count,
+    /// Padding is ignored, as in CSE-CIC-IDS2018 (jnetpcap 1.4).
+    Exclude,
+}
+
+impl Padding {
+    /// The profile's default.
+    pub fn default_for(profile: Profile) -> Self {
+        match profile {
+            Profile::Cic2017 => Padding::Count,
+            Profile::Cic2018 | Profile::Fixed => Padding::Exclude,
+        }
+    }
+}
+
+impl DecodeRules {
+    /// The decoding rules of a profile with a padding policy.
+    pub fn of(profile: Profile, padding: Padding) -> DecodeRules {
+        DecodeRules {
+            ipv6: !profile.is_compat(),
+            era_quirks: profile.is_compat(),
+            count_padding: padding == Padding::Count,
+        }
+    }
 }
 
 const ETH_IPV4: u16 = 0x0800;

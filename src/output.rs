@@ -73,20 +73,21 @@ impl CsvWriter<Vec<u8>> {
     pub fn in_memory(layout: Layout, profile: Profile, extra: &[&str], header: bool) -> Self {
         let mut out = Vec::with_capacity(1 << 16);
         if header {
-            out.extend_from_slice(layout.header().as_bytes());
-            for name in extra {
-                out.push(b',');
-                out.extend_from_slice(name.as_bytes());
-            }
-            out.push(b'\n');
+            out.extend_from_slice(header_line(layout, extra).as_bytes());
         }
-        Self {
-            out,
-            cells: cells(layout),
-            profile,
-            line: String::with_capacity(1024),
-        }
+        Self::with_output(out, layout, profile)
     }
+}
+
+/// The header line of `layout`, then the `extra` columns' names.
+fn header_line(layout: Layout, extra: &[&str]) -> String {
+    let mut line = layout.header();
+    for name in extra {
+        line.push(',');
+        line.push_str(name);
+    }
+    line.push('\n');
+    line
 }
 
 /// The layout's columns with their kinds, looked up once per writer.
@@ -109,34 +110,19 @@ pub struct CsvWriter<W: Write> {
 
 impl<W: Write> CsvWriter<W> {
     /// Starts a CSV: writes the header of `layout`.
-    pub fn new(out: W, layout: Layout, profile: Profile) -> io::Result<Self> {
-        Self::with_extra_columns(out, layout, profile, &[], true)
+    pub fn new(mut out: W, layout: Layout, profile: Profile) -> io::Result<Self> {
+        out.write_all(header_line(layout, &[]).as_bytes())?;
+        Ok(Self::with_output(out, layout, profile))
     }
 
-    /// Starts a CSV whose rows end with `extra` columns after the layout's
-    /// (their values are passed to [`CsvWriter::write_with`]). `header` is
-    /// false when appending to a file that already has one.
-    pub fn with_extra_columns(
-        mut out: W,
-        layout: Layout,
-        profile: Profile,
-        extra: &[&str],
-        header: bool,
-    ) -> io::Result<Self> {
-        if header {
-            out.write_all(layout.header().as_bytes())?;
-            for name in extra {
-                out.write_all(b",")?;
-                out.write_all(name.as_bytes())?;
-            }
-            out.write_all(b"\n")?;
-        }
-        Ok(Self {
+    /// A writer to `out`, whose header is written or not needed.
+    fn with_output(out: W, layout: Layout, profile: Profile) -> Self {
+        Self {
             out,
             cells: cells(layout),
             profile,
             line: String::with_capacity(1024),
-        })
+        }
     }
 
     /// Writes one flow with its features and label.

@@ -4,8 +4,9 @@
 
 use super::counters::{memory, Counters};
 use super::outfile::OutputStats;
-use super::reader::{decode_rules, Padding, Reader};
+use super::reader::Reader;
 use crate::capture::{CaptureError, PcapFile};
+use crate::decode::{DecodeRules, Padding};
 use crate::error::Error;
 use crate::features::Layout;
 use crate::flow::{FinishedFlow, FlowConfig, FlowTable};
@@ -82,7 +83,7 @@ pub fn extract(cfg: &ExtractConfig) -> Result<ExtractSummary, Error> {
     )
     .map_err(out_err)?;
 
-    let rules = decode_rules(profile, cfg.padding);
+    let rules = DecodeRules::of(profile, cfg.padding);
     let mut table = FlowTable::new(cfg.flow);
     let mut write_err: Option<std::io::Error> = None;
     let mut flows_written = 0u64;

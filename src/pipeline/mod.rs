@@ -26,4 +26,3 @@ mod worker;
 
 pub use counters::Counters;
 pub use extract::{extract, ExtractConfig, ExtractSummary};
-pub use reader::Padding;

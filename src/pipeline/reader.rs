@@ -18,7 +18,7 @@
 
 use super::counters::Metrics;
 use crate::capture::{CaptureError, Frame, KernelStats, LiveCapture, PcapFile};
-use crate::decode::{decode, DecodeRules, PacketMeta, SkipReason};
+use crate::decode::{decode, DecodeRules, PacketMeta, Padding, SkipReason};
 use crate::error::Error;
 use crate::flow::FlowKey;
 use crate::profile::Profile;
@@ -37,34 +37,6 @@ const REPLAY_TICK_US: i64 = 1_000_000;
 pub const LIVE_CUT: Duration = Duration::from_millis(100);
 /// Live: epochs queued for one worker before its packets are dropped.
 pub const LIVE_QUEUE_LIMIT: usize = 64;
-
-/// Link-layer padding policy (`--l2-padding`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Padding {
-    /// Padding bytes count as TCP/UDP payload, as in the CIC-IDS2017 CSVs.
-    Count,
-    /// Padding is ignored, as in CSE-CIC-IDS2018 (jnetpcap 1.4).
-    Exclude,
-}
-
-impl Padding {
-    /// The profile's default.
-    pub fn default_for(profile: Profile) -> Self {
-        match profile {
-            Profile::Cic2017 => Padding::Count,
-            Profile::Cic2018 | Profile::Fixed => Padding::Exclude,
-        }
-    }
-}
-
-/// The decoding rules of a profile with a padding policy.
-pub(super) fn decode_rules(profile: Profile, padding: Padding) -> DecodeRules {
-    DecodeRules {
-        ipv6: !profile.is_compat(),
-        era_quirks: profile.is_compat(),
-        count_padding: padding == Padding::Count,
-    }
-}
 
 /// Wall-clock µs since the epoch.
 pub(super) fn wall_us() -> i64 {
@@ -262,7 +234,7 @@ impl<'a> Feeder<'a> {
             dropped: 0,
             metrics,
             stop,
-            rules: decode_rules(profile, Padding::default_for(profile)),
+            rules: DecodeRules::of(profile, Padding::default_for(profile)),
             interim,
         }
     }

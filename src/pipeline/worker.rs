@@ -11,7 +11,7 @@
 use super::counters::Metrics;
 use super::reader::Epoch;
 use crate::alert::FlowSummary;
-use crate::features::FeatureVector;
+use crate::features::{FeatureVector, FlowRecord};
 use crate::flow::{FinishedFlow, FlowConfig, FlowKey, FlowTable, Snapshot};
 use crate::infer::FlowRow;
 use crossbeam::channel::{Receiver, Sender};
@@ -34,6 +34,16 @@ pub(super) struct Item {
     pub(super) file: usize,
 }
 
+impl Flow {
+    /// (key, whether the source is `key.a`, the record).
+    fn parts(&self) -> (&FlowKey, bool, &FlowRecord) {
+        match self {
+            Flow::Finished(f) => (&f.key, f.src_is_a, &f.record),
+            Flow::Interim(s) => (&s.key, s.src_is_a, &s.record),
+        }
+    }
+}
+
 impl Item {
     /// True for an interim snapshot.
     pub(super) fn is_interim(&self) -> bool {
@@ -50,19 +60,13 @@ impl Item {
 
     /// The release order of flows: (last packet, first packet, key).
     pub(super) fn sort_key(&self) -> (i64, i64, FlowKey) {
-        let (record, key) = match &self.flow {
-            Flow::Finished(f) => (&f.record, f.key),
-            Flow::Interim(s) => (&s.record, s.key),
-        };
-        (record.last_us(), record.start_us(), key)
+        let (key, _, record) = self.flow.parts();
+        (record.last_us(), record.start_us(), *key)
     }
 
     /// The model's input row.
     pub(super) fn row(&self) -> FlowRow {
-        let (key, src_is_a) = match &self.flow {
-            Flow::Finished(f) => (f.key, f.src_is_a),
-            Flow::Interim(s) => (s.key, s.src_is_a),
-        };
+        let (key, src_is_a, _) = self.flow.parts();
         let (src, src_port, dst, dst_port) = key.endpoints(src_is_a);
         FlowRow {
             features: self.features,
