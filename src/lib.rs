@@ -3,9 +3,11 @@
 //! trained on CIC-IDS2017 / CSE-CIC-IDS2018 CSVs run unchanged on live traffic.
 //!
 //! Data flows one way through the stages:
-//! `capture` (Frame) → `decode` (PacketMeta) → `flow` (FinishedFlow) →
-//! `features` (FeatureVector) → `output`. `pipeline` is the only module that
-//! knows every stage.
+//! `capture` (Frame) → `decode` (PacketMeta) → `flow` (FinishedFlow, or an
+//! interim Snapshot) → `features` (FeatureVector) → `infer` (Verdict) →
+//! `alert` (Alert) → `eve`, `syslog` and `ips`; every finished flow also goes
+//! to `output` (the flow CSV). `pipeline` is the only module that knows every
+//! stage.
 #![forbid(unsafe_code)]
 
 pub mod alert;
