@@ -262,6 +262,33 @@ fn modules_are_documented_small_and_acyclic() {
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
+/// The README's Layout section lists every source file, one line each.
+#[test]
+fn readme_layout_lists_every_source_file() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).expect("read README");
+    let listed: BTreeSet<&str> = readme
+        .lines()
+        .filter(|l| l.starts_with("src/"))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    let mut files = Vec::new();
+    sources(&root.join("src"), &mut files);
+    let present: BTreeSet<String> = files
+        .iter()
+        .map(|f| f.strip_prefix(root).unwrap_or(f).display().to_string())
+        .collect();
+    let missing: Vec<&String> = present
+        .iter()
+        .filter(|f| !listed.contains(f.as_str()))
+        .collect();
+    let stale: Vec<&&str> = listed.iter().filter(|f| !present.contains(**f)).collect();
+    assert!(
+        missing.is_empty() && stale.is_empty(),
+        "README Layout: missing {missing:?}, no such file {stale:?}"
+    );
+}
+
 #[test]
 fn paths_resolve_through_groups_and_super() {
     let me = vec!["pipeline".to_string(), "csv".to_string()];
