@@ -1,11 +1,13 @@
 //! The shape of the source tree: every module opens with a `//!` doc saying
-//! what it owns, no source file is over 600 lines, and no two source files
-//! import each other, directly or through others (data flows one way).
+//! what it owns, no source file is over 600 lines, no two source files
+//! import each other, directly or through others (data flows one way), and
+//! the README's Layout section lists every file.
 //!
 //! Imports are the `crate::` and `super::` paths in a file's code and its
-//! `use` of child modules (not `pub use` re-exports; comments and its
-//! `#[cfg(test)]` module left out), each resolved to the file of the longest
-//! module prefix it names.
+//! `child::` paths (comments, `pub use` re-export lines and its unit-test
+//! module left out), each resolved to the file of the longest module prefix
+//! it names, or, for a name that module re-exports, to the child file that
+//! defines it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
