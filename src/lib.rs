@@ -22,6 +22,7 @@ pub mod flow;
 pub mod flowcsv;
 pub mod infer;
 pub mod ips;
+pub mod kdd;
 pub mod labels;
 pub mod output;
 pub mod pipeline;

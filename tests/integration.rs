@@ -9,6 +9,7 @@ mod fidelity;
 mod flood;
 mod flows;
 mod ips_e2e;
+mod kdd;
 mod layout;
 mod live;
 mod replay;
