@@ -15,6 +15,7 @@
 use flowsentinel::decode::Padding;
 use flowsentinel::features::FlowRecord;
 use flowsentinel::flow::FlowConfig;
+use flowsentinel::pipeline::counters::Counter;
 use flowsentinel::pipeline::{extract, ExtractConfig};
 use flowsentinel::profile::Profile;
 use std::path::{Path, PathBuf};
@@ -87,8 +88,8 @@ fn extract_runs(path: &Path, profile: Profile, runs: u32, out: &Path) -> Result<
         }
         if best.as_ref().is_none_or(|b| elapsed < b.best) {
             best = Some(Extract {
-                packets: summary.counters.packets,
-                flows: summary.counters.csv_out.map_or(0, |c| c.written),
+                packets: summary.counters[Counter::Packets],
+                flows: summary.counters[Counter::CsvWritten],
                 best: elapsed,
             });
         }

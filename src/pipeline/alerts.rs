@@ -9,7 +9,7 @@
 //! together. A flow never gets the same label twice: an interim alert
 //! suppresses a final verdict with the same label (counted).
 
-use super::counters::{Counters, Metrics};
+use super::counters::{Counter, Counters, Metrics};
 use super::inference::{Batch, SinkProgress};
 use super::outfile::OutFile;
 use super::reader::wall_us;
@@ -234,7 +234,7 @@ impl<'a> Writer<'a> {
     /// Every counter now: the other stages' and this writer's.
     fn counters(&self) -> Counters {
         let mut c = self.metrics.snapshot(self.s.csv);
-        c.flows_scored = self.flows;
+        c.set(Counter::FlowsScored, self.flows);
         c.alerts = self
             .bundle
             .labels
@@ -243,15 +243,20 @@ impl<'a> Writer<'a> {
             .filter(|(_, &n)| n > 0)
             .map(|(l, &n)| (l.clone(), n))
             .collect();
-        c.interim_alerts = self.interim_alerts;
-        c.repeats_suppressed = self.repeats_suppressed;
+        c.set(Counter::InterimAlerts, self.interim_alerts);
+        c.set(Counter::RepeatsSuppressed, self.repeats_suppressed);
         if let Some(sys) = &self.s.syslog {
             let st = sys.stats();
-            c.syslog_lost = st.failed;
-            c.syslog_reconnects = st.reconnects;
+            c.set(Counter::SyslogLost, st.failed);
+            c.set(Counter::SyslogReconnects, st.reconnects);
         }
         c.hook = self.s.hook.as_ref().map(Hook::stats);
-        c.alerts_out = self.s.alerts.stats();
+        let out = [
+            Counter::AlertsWritten,
+            Counter::AlertsLost,
+            Counter::AlertsErrors,
+        ];
+        c.set_output(out, self.s.alerts.stats());
         c.elapsed = self.t0.elapsed();
         c
     }

@@ -2,71 +2,180 @@
 //! three ways it is shown: the EVE `stats` event, the `stats:` log line and
 //! the end-of-run summaries of `replay`/`live` and of `extract`.
 //!
-//! Stages publish into `Metrics` (atomics, shared by reference) as they
-//! go; `Metrics::snapshot` reads them into a `Counters`, and the alert
-//! writer adds what it counts itself ([`Counters`]' alert and output
-//! fields). Nothing else renders a counter.
+//! Every scalar count is one row of the `counters!` table below: its name,
+//! its doc and its place in the stats event. That row is the whole of adding
+//! a counter: the stage that counts it publishes it into `Metrics`
+//! (atomics, per worker where workers count), the snapshot reads every row,
+//! and the stats event carries every row that names a place. The summary
+//! and the `stats:` line, written for people, pick the rows they show.
 
 use super::outfile::OutputStats;
-use crate::capture::KernelStats;
 use crate::decode::SkipReason;
 use crate::ips::{HookStats, Outcome};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::ops::Index;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
-/// Every counter of a run at one moment.
-#[derive(Debug, Clone, Default)]
-pub struct Counters {
+/// Declares [`Counter`]: one variant per row, with its place in the stats
+/// event (`[]`: not in it).
+macro_rules! counters {
+    ($($(#[doc = $doc:literal])+ $name:ident => [$($seg:literal),*],)+) => {
+        /// A scalar count of a run.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum Counter {
+            $($(#[doc = $doc])+ $name,)+
+        }
+
+        impl Counter {
+            /// Every counter, in table order.
+            pub const ALL: [Counter; [$(Counter::$name),+].len()] = [$(Counter::$name),+];
+
+            /// Its place in the stats event's `stats` object (empty: not there).
+            pub fn stats_path(self) -> &'static [&'static str] {
+                match self {
+                    $(Counter::$name => &[$($seg),*],)+
+                }
+            }
+        }
+    };
+}
+
+counters! {
     /// Frames read.
-    pub packets: u64,
+    Packets => ["capture", "packets"],
+    /// Live: frames the kernel handed to the capture.
+    KernelPackets => ["capture", "kernel_packets"],
+    /// Live: frames the kernel dropped (capture buffer full).
+    KernelDrops => ["capture", "kernel_drops"],
+    /// Live: frames the interface or its driver dropped.
+    IfDrops => ["capture", "if_drops"],
     /// Frames that became flow packets.
-    pub decoded: u64,
-    /// Frames skipped, indexed as [`SkipReason::ALL`].
-    pub skipped: [u64; SkipReason::ALL.len()],
-    /// Live: the kernel's counters.
-    pub kernel: Option<KernelStats>,
+    Decoded => ["decoder", "decoded"],
     /// Live: packets dropped because a flow worker's queue was full.
-    pub queue_drops: u64,
+    QueueDrops => ["pipeline", "worker_queue_drops"],
     /// Flows open now.
-    pub flows_active: u64,
+    FlowsActive => ["flows", "active"],
     /// Flows the workers finished.
-    pub flows_finished: u64,
+    FlowsFinished => ["flows", "finished"],
     /// Flows ended early by the `max_flows` cap (scored like any other).
-    pub flows_evicted: u64,
+    FlowsEvicted => ["flows", "evicted"],
     /// Compat only: single-packet flows the era tool never wrote.
-    pub single_packet_flows: u64,
+    SinglePacketFlows => [],
     /// Interim snapshots of open flows scored.
-    pub interim_scored: u64,
+    InterimScored => ["flows", "interim_scored"],
     /// Inference batches run.
-    pub batches: u64,
+    Batches => ["inference", "batches"],
     /// Finished flows the alert writer handled (scored).
-    pub flows_scored: u64,
-    /// Alert events per label (interim and final; labels with none left out).
-    pub alerts: BTreeMap<String, u64>,
+    FlowsScored => [],
     /// Alert events on open flows.
-    pub interim_alerts: u64,
+    InterimAlerts => ["alerts", "interim"],
     /// Final verdicts not alerted again: the flow already had an interim
     /// alert with the same label.
-    pub repeats_suppressed: u64,
+    RepeatsSuppressed => ["alerts", "repeats_suppressed"],
     /// Syslog messages not delivered.
-    pub syslog_lost: u64,
+    SyslogLost => ["syslog", "lost"],
     /// Syslog reconnects.
-    pub syslog_reconnects: u64,
+    SyslogReconnects => ["syslog", "reconnects"],
+    /// Alert records written.
+    AlertsWritten => [],
+    /// Alert records the alerts output could not write.
+    AlertsLost => ["outputs", "alerts", "lost"],
+    /// Failed writes of the alerts output.
+    AlertsErrors => ["outputs", "alerts", "errors"],
+    /// Flow CSV rows written.
+    CsvWritten => [],
+    /// Flow CSV rows that could not be written.
+    CsvLost => ["outputs", "flows_csv", "lost"],
+    /// Failed writes of the flow CSV.
+    CsvErrors => ["outputs", "flows_csv", "errors"],
+    /// Resident memory now, bytes.
+    Rss => ["memory", "rss"],
+    /// Peak resident memory, bytes.
+    PeakRss => ["memory", "peak_rss"],
+}
+
+/// How many counters there are.
+const N: usize = Counter::ALL.len();
+
+/// Every count of a run at one moment.
+#[derive(Debug, Clone, Default)]
+pub struct Counters {
+    /// The scalar counts, indexed by [`Counter`].
+    values: [u64; N],
+    /// Frames skipped, indexed as [`SkipReason::ALL`].
+    pub skipped: [u64; SkipReason::ALL.len()],
+    /// Live: the kernel's counters were read.
+    pub kernel: bool,
+    /// A flow CSV is written.
+    pub csv: bool,
+    /// Alert events per label (interim and final; labels with none left out).
+    pub alerts: BTreeMap<String, u64>,
     /// IPS hook outcomes, when there is a hook.
     pub hook: Option<HookStats>,
-    /// The alerts output (replay, live).
-    pub alerts_out: OutputStats,
-    /// The flow CSV, when one is written.
-    pub csv_out: Option<OutputStats>,
-    /// Resident memory.
-    pub memory: Memory,
     /// Time since the start.
     pub elapsed: Duration,
 }
 
+impl Index<Counter> for Counters {
+    type Output = u64;
+    fn index(&self, c: Counter) -> &u64 {
+        self.values.get(c as usize).unwrap_or(&0)
+    }
+}
+
+/// Inserts `v` at `path` in nested JSON objects.
+fn insert(map: &mut serde_json::Map<String, serde_json::Value>, path: &[&str], v: u64) {
+    match path {
+        [] => {}
+        [key] => {
+            map.insert((*key).to_string(), v.into());
+        }
+        [key, rest @ ..] => {
+            let inner = map
+                .entry((*key).to_string())
+                .or_insert_with(|| serde_json::Value::Object(serde_json::Map::new()));
+            if let Some(inner) = inner.as_object_mut() {
+                insert(inner, rest, v);
+            }
+        }
+    }
+}
+
 impl Counters {
+    /// Sets a count.
+    pub fn set(&mut self, c: Counter, v: u64) {
+        if let Some(slot) = self.values.get_mut(c as usize) {
+            *slot = v;
+        }
+    }
+
+    /// Sets an output's three counts (written, lost, failed writes).
+    pub fn set_output(&mut self, [written, lost, errors]: [Counter; 3], st: OutputStats) {
+        self.set(written, st.written);
+        self.set(lost, st.lost);
+        self.set(errors, st.errors);
+    }
+
+    /// The alerts output's counts.
+    pub fn alerts_out(&self) -> OutputStats {
+        OutputStats {
+            written: self[Counter::AlertsWritten],
+            lost: self[Counter::AlertsLost],
+            errors: self[Counter::AlertsErrors],
+        }
+    }
+
+    /// The flow CSV's counts, when one is written.
+    pub fn csv_out(&self) -> Option<OutputStats> {
+        self.csv.then(|| OutputStats {
+            written: self[Counter::CsvWritten],
+            lost: self[Counter::CsvLost],
+            errors: self[Counter::CsvErrors],
+        })
+    }
+
     /// Alert events in all.
     pub fn alerts_total(&self) -> u64 {
         self.alerts.values().sum()
@@ -82,53 +191,30 @@ impl Counters {
     }
 
     fn packets_per_second(&self) -> f64 {
-        self.packets as f64 / self.elapsed.as_secs_f64().max(1e-9)
+        self[Counter::Packets] as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }
 
-    /// The EVE `stats` event (without its newline).
+    /// The EVE `stats` event (without its newline): every counter that
+    /// names a place, the skips by reason, the alerts by label and the hook.
     pub fn stats_event(&self, timestamp: String, iface: Option<&str>) -> serde_json::Value {
-        let skipped: serde_json::Map<String, serde_json::Value> = SkipReason::ALL
-            .iter()
-            .zip(self.skipped)
-            .map(|(r, n)| (r.label().to_string(), n.into()))
-            .collect();
-        let kernel = self.kernel.unwrap_or_default();
-        let csv = self.csv_out.unwrap_or_default();
+        let mut stats = serde_json::Map::new();
+        stats.insert("uptime".into(), self.elapsed.as_secs().into());
+        for c in Counter::ALL {
+            insert(&mut stats, c.stats_path(), self[c]);
+        }
+        for (r, n) in SkipReason::ALL.iter().zip(self.skipped) {
+            insert(&mut stats, &["decoder", "skipped", r.label()], n);
+        }
+        insert(&mut stats, &["alerts", "total"], self.alerts_total());
+        if let Some(alerts) = stats.get_mut("alerts").and_then(|a| a.as_object_mut()) {
+            alerts.insert("by_label".into(), serde_json::json!(self.alerts));
+        }
+        stats.insert("ips".into(), self.hook_json());
         serde_json::json!({
             "timestamp": timestamp,
             "event_type": "stats",
             "in_iface": iface,
-            "stats": {
-                "uptime": self.elapsed.as_secs(),
-                "capture": {
-                    "packets": self.packets,
-                    "kernel_packets": kernel.received,
-                    "kernel_drops": kernel.dropped,
-                    "if_drops": kernel.if_dropped,
-                },
-                "decoder": { "decoded": self.decoded, "skipped": skipped },
-                "pipeline": { "worker_queue_drops": self.queue_drops },
-                "flows": {
-                    "active": self.flows_active,
-                    "finished": self.flows_finished,
-                    "evicted": self.flows_evicted,
-                    "interim_scored": self.interim_scored,
-                },
-                "inference": { "batches": self.batches },
-                "memory": { "rss": self.memory.rss, "peak_rss": self.memory.peak_rss },
-                "alerts": {
-                    "total": self.alerts_total(),
-                    "interim": self.interim_alerts,
-                    "repeats_suppressed": self.repeats_suppressed,
-                    "by_label": self.alerts,
-                },
-                "syslog": { "lost": self.syslog_lost, "reconnects": self.syslog_reconnects },
-                "outputs": {
-                    "alerts": { "lost": self.alerts_out.lost, "errors": self.alerts_out.errors },
-                    "flows_csv": { "lost": csv.lost, "errors": csv.errors },
-                },
-                "ips": self.hook_json(),
-            }
+            "stats": stats,
         })
     }
 
@@ -149,22 +235,21 @@ impl Counters {
 
     /// The `stats:` log line (without its newline).
     pub fn stats_line(&self) -> String {
-        let kernel = self.kernel.unwrap_or_default();
         format!(
             "stats: packets {} kernel_drops {} if_drops {} queue_drops {} decoded {} flows active {} finished {} evicted {} interim {} alerts {} ({} on open flows) lost: alerts output {} flow CSV {} hook {}",
-            self.packets,
-            kernel.dropped,
-            kernel.if_dropped,
-            self.queue_drops,
-            self.decoded,
-            self.flows_active,
-            self.flows_finished,
-            self.flows_evicted,
-            self.interim_scored,
+            self[Counter::Packets],
+            self[Counter::KernelDrops],
+            self[Counter::IfDrops],
+            self[Counter::QueueDrops],
+            self[Counter::Decoded],
+            self[Counter::FlowsActive],
+            self[Counter::FlowsFinished],
+            self[Counter::FlowsEvicted],
+            self[Counter::InterimScored],
             self.alerts_total(),
-            self.interim_alerts,
-            self.alerts_out.lost,
-            self.csv_out.unwrap_or_default().lost,
+            self[Counter::InterimAlerts],
+            self[Counter::AlertsLost],
+            self[Counter::CsvLost],
             self.hook_json(),
         )
     }
@@ -175,48 +260,58 @@ impl Counters {
         let mut row = |k: &str, v: String| {
             let _ = writeln!(s, "{k:<34} {v:>12}");
         };
-        row("packets read", self.packets.to_string());
-        if let Some(k) = self.kernel {
-            row("dropped by the kernel", k.dropped.to_string());
-            row("dropped by the interface", k.if_dropped.to_string());
+        row("packets read", self[Counter::Packets].to_string());
+        if self.kernel {
+            row(
+                "dropped by the kernel",
+                self[Counter::KernelDrops].to_string(),
+            );
+            row(
+                "dropped by the interface",
+                self[Counter::IfDrops].to_string(),
+            );
         }
-        row("packets decoded", self.decoded.to_string());
+        row("packets decoded", self[Counter::Decoded].to_string());
         for (reason, n) in self.skipped_by_reason() {
             row(
                 &format!("dropped at decode: {}", reason.label()),
                 n.to_string(),
             );
         }
-        row("dropped in channels", self.queue_drops.to_string());
-        if self.single_packet_flows > 0 {
+        row("dropped in channels", self[Counter::QueueDrops].to_string());
+        if self[Counter::SinglePacketFlows] > 0 {
             row(
                 "single-packet flows (era rule)",
-                self.single_packet_flows.to_string(),
+                self[Counter::SinglePacketFlows].to_string(),
             );
         }
-        row("flows scored", self.flows_scored.to_string());
+        row("flows scored", self[Counter::FlowsScored].to_string());
         row(
             "  of them evicted (max flows)",
-            self.flows_evicted.to_string(),
+            self[Counter::FlowsEvicted].to_string(),
         );
-        row("interim verdicts", self.interim_scored.to_string());
-        row("inference batches", self.batches.to_string());
+        row("interim verdicts", self[Counter::InterimScored].to_string());
+        row("inference batches", self[Counter::Batches].to_string());
         row("alerts", self.alerts_total().to_string());
         for (label, n) in &self.alerts {
             row(&format!("  {label}"), n.to_string());
         }
-        row("  of them on open flows", self.interim_alerts.to_string());
+        row(
+            "  of them on open flows",
+            self[Counter::InterimAlerts].to_string(),
+        );
         row(
             "final verdicts already alerted",
-            self.repeats_suppressed.to_string(),
+            self[Counter::RepeatsSuppressed].to_string(),
         );
-        if self.syslog_lost > 0 || self.syslog_reconnects > 0 {
-            row("syslog messages lost", self.syslog_lost.to_string());
-            row("syslog reconnects", self.syslog_reconnects.to_string());
+        let (lost, reconnects) = (self[Counter::SyslogLost], self[Counter::SyslogReconnects]);
+        if lost > 0 || reconnects > 0 {
+            row("syslog messages lost", lost.to_string());
+            row("syslog reconnects", reconnects.to_string());
         }
         let outputs = [
-            ("alerts output", Some(self.alerts_out)),
-            ("flow CSV", self.csv_out),
+            ("alerts output", Some(self.alerts_out())),
+            ("flow CSV", self.csv_out()),
         ];
         for (what, st) in outputs {
             if let Some(st) = st.filter(|st| st.errors > 0) {
@@ -246,7 +341,7 @@ impl Counters {
         );
         row(
             "peak resident memory",
-            format!("{:.1} MiB", self.memory.peak_rss as f64 / 1048576.0),
+            format!("{:.1} MiB", self[Counter::PeakRss] as f64 / 1048576.0),
         );
         row(
             "packets per second",
@@ -261,165 +356,123 @@ impl Counters {
         let _ = write!(
             s,
             "packets read       {}\npackets decoded    {}\n",
-            self.packets, self.decoded
+            self[Counter::Packets],
+            self[Counter::Decoded]
         );
         for (reason, n) in self.skipped_by_reason() {
             let _ = writeln!(s, "skipped {:<26} {n}", reason.label());
         }
-        if self.single_packet_flows > 0 {
+        if self[Counter::SinglePacketFlows] > 0 {
             let _ = writeln!(
                 s,
                 "single-packet flows not written (era rule) {}",
-                self.single_packet_flows
+                self[Counter::SinglePacketFlows]
             );
         }
-        let written = self.csv_out.unwrap_or_default().written;
+        let written = self[Counter::CsvWritten];
         let _ = writeln!(s, "flows written      {written}");
-        if self.flows_evicted > 0 {
-            let _ = writeln!(s, "  of them evicted (max flows) {}", self.flows_evicted);
+        if self[Counter::FlowsEvicted] > 0 {
+            let evicted = self[Counter::FlowsEvicted];
+            let _ = writeln!(s, "  of them evicted (max flows) {evicted}");
         }
         let _ = write!(
             s,
             "elapsed            {:.3} s\npackets per second {:.0}\npeak resident memory {:.1} MiB\n",
             self.elapsed.as_secs_f64().max(1e-9),
             self.packets_per_second(),
-            self.memory.peak_rss as f64 / 1_048_576.0
+            self[Counter::PeakRss] as f64 / 1_048_576.0
         );
         s
     }
 }
 
-/// Counters the pipeline's stages publish while running, for stats events.
+/// Counts the pipeline's stages publish while running, for stats events:
+/// one atomic per [`Counter`] for the whole run, and one per counter and
+/// flow worker (summed in the snapshot).
 pub(super) struct Metrics {
-    packets: AtomicU64,
-    decoded: AtomicU64,
+    run: [AtomicU64; N],
+    workers: Vec<[AtomicU64; N]>,
     skipped: [AtomicU64; SkipReason::ALL.len()],
-    /// Set once live capture has read the kernel's counters.
-    kernel_seen: AtomicU64,
-    kernel_received: AtomicU64,
-    kernel_dropped: AtomicU64,
-    if_dropped: AtomicU64,
-    queue_drops: AtomicU64,
-    /// Open flows, per worker.
-    active: Vec<AtomicU64>,
-    /// Flows evicted by the `max_flows` cap, per worker.
-    evicted: Vec<AtomicU64>,
-    /// Single-packet flows not scored (era rule), per worker.
-    single_packet: Vec<AtomicU64>,
-    finished: AtomicU64,
-    interim: AtomicU64,
-    batches: AtomicU64,
-    /// The flow CSV's rows written, lost, and its failed writes.
-    csv_written: AtomicU64,
-    csv_lost: AtomicU64,
-    csv_errors: AtomicU64,
-}
-
-fn sum(v: &[AtomicU64]) -> u64 {
-    v.iter().map(|a| a.load(Relaxed)).sum()
+    kernel: AtomicBool,
 }
 
 impl Metrics {
     pub(super) fn new(workers: usize) -> Self {
-        let per_worker = || (0..workers).map(|_| AtomicU64::new(0)).collect();
         Self {
-            packets: AtomicU64::new(0),
-            decoded: AtomicU64::new(0),
+            run: std::array::from_fn(|_| AtomicU64::new(0)),
+            workers: (0..workers)
+                .map(|_| std::array::from_fn(|_| AtomicU64::new(0)))
+                .collect(),
             skipped: Default::default(),
-            kernel_seen: AtomicU64::new(0),
-            kernel_received: AtomicU64::new(0),
-            kernel_dropped: AtomicU64::new(0),
-            if_dropped: AtomicU64::new(0),
-            queue_drops: AtomicU64::new(0),
-            active: per_worker(),
-            evicted: per_worker(),
-            single_packet: per_worker(),
-            finished: AtomicU64::new(0),
-            interim: AtomicU64::new(0),
-            batches: AtomicU64::new(0),
-            csv_written: AtomicU64::new(0),
-            csv_lost: AtomicU64::new(0),
-            csv_errors: AtomicU64::new(0),
+            kernel: AtomicBool::new(false),
         }
     }
 
-    /// Publishes the reader's counters.
-    pub(super) fn reader(&self, packets: u64, decoded: u64, skipped: &[u64], queue_drops: u64) {
-        self.packets.store(packets, Relaxed);
-        self.decoded.store(decoded, Relaxed);
+    /// Publishes a count of the run.
+    pub(super) fn set(&self, c: Counter, v: u64) {
+        if let Some(a) = self.run.get(c as usize) {
+            a.store(v, Relaxed);
+        }
+    }
+
+    /// Adds to a count of the run.
+    pub(super) fn add(&self, c: Counter, v: u64) {
+        if let Some(a) = self.run.get(c as usize) {
+            a.fetch_add(v, Relaxed);
+        }
+    }
+
+    /// Publishes worker `me`'s part of a count.
+    pub(super) fn set_worker(&self, me: usize, c: Counter, v: u64) {
+        if let Some(a) = self.workers.get(me).and_then(|w| w.get(c as usize)) {
+            a.store(v, Relaxed);
+        }
+    }
+
+    /// Publishes the skip counts by reason.
+    pub(super) fn skipped(&self, skipped: &[u64]) {
         for (m, &n) in self.skipped.iter().zip(skipped) {
             m.store(n, Relaxed);
         }
-        self.queue_drops.store(queue_drops, Relaxed);
     }
 
-    /// Publishes the kernel's counters (live).
-    pub(super) fn kernel(&self, k: KernelStats) {
-        self.kernel_received.store(k.received, Relaxed);
-        self.kernel_dropped.store(k.dropped, Relaxed);
-        self.if_dropped.store(k.if_dropped, Relaxed);
-        self.kernel_seen.store(1, Relaxed);
+    /// Live: publishes the kernel's counters.
+    pub(super) fn kernel(&self, received: u64, dropped: u64, if_dropped: u64) {
+        self.set(Counter::KernelPackets, received);
+        self.set(Counter::KernelDrops, dropped);
+        self.set(Counter::IfDrops, if_dropped);
+        self.kernel.store(true, Relaxed);
     }
 
-    /// Publishes worker `me`'s table: open, evicted, single-packet flows.
-    pub(super) fn table(&self, me: usize, active: u64, evicted: u64, single_packet: u64) {
-        for (v, n) in [
-            (&self.active, active),
-            (&self.evicted, evicted),
-            (&self.single_packet, single_packet),
-        ] {
-            if let Some(a) = v.get(me) {
-                a.store(n, Relaxed);
-            }
-        }
-    }
-
-    /// Adds flows a worker finished and interim snapshots it took.
-    pub(super) fn flows(&self, finished: u64, interim: u64) {
-        self.finished.fetch_add(finished, Relaxed);
-        self.interim.fetch_add(interim, Relaxed);
-    }
-
-    /// Publishes the inference batches run so far.
-    pub(super) fn batches(&self, n: u64) {
-        self.batches.store(n, Relaxed);
-    }
-
-    /// Publishes the flow CSV's counters.
-    pub(super) fn csv(&self, st: OutputStats) {
-        self.csv_written.store(st.written, Relaxed);
-        self.csv_lost.store(st.lost, Relaxed);
-        self.csv_errors.store(st.errors, Relaxed);
-    }
-
-    /// The counters published so far; the alert writer's own fields are
-    /// left at their defaults (`csv`: whether a flow CSV is written).
+    /// Every count published so far, and the memory now (`csv`: whether a
+    /// flow CSV is written).
     pub(super) fn snapshot(&self, csv: bool) -> Counters {
-        let get = |a: &AtomicU64| a.load(Relaxed);
-        Counters {
-            packets: get(&self.packets),
-            decoded: get(&self.decoded),
-            skipped: std::array::from_fn(|i| self.skipped.get(i).map_or(0, get)),
-            kernel: (get(&self.kernel_seen) > 0).then(|| KernelStats {
-                received: get(&self.kernel_received),
-                dropped: get(&self.kernel_dropped),
-                if_dropped: get(&self.if_dropped),
-            }),
-            queue_drops: get(&self.queue_drops),
-            flows_active: sum(&self.active),
-            flows_finished: get(&self.finished),
-            flows_evicted: sum(&self.evicted),
-            single_packet_flows: sum(&self.single_packet),
-            interim_scored: get(&self.interim),
-            batches: get(&self.batches),
-            csv_out: csv.then(|| OutputStats {
-                written: get(&self.csv_written),
-                lost: get(&self.csv_lost),
-                errors: get(&self.csv_errors),
-            }),
-            memory: memory(),
+        let mut c = Counters {
+            skipped: std::array::from_fn(|i| self.skipped.get(i).map_or(0, |a| a.load(Relaxed))),
+            kernel: self.kernel.load(Relaxed),
+            csv,
             ..Counters::default()
+        };
+        for (i, slot) in c.values.iter_mut().enumerate() {
+            let run = self.run.get(i).map_or(0, |a| a.load(Relaxed));
+            let workers: u64 = self
+                .workers
+                .iter()
+                .filter_map(|w| w.get(i))
+                .map(|a| a.load(Relaxed))
+                .sum();
+            *slot = run + workers;
         }
+        c.set_memory(memory());
+        c
+    }
+}
+
+impl Counters {
+    /// Sets the memory counts.
+    pub fn set_memory(&mut self, m: Memory) {
+        self.set(Counter::Rss, m.rss);
+        self.set(Counter::PeakRss, m.peak_rss);
     }
 }
 
@@ -455,23 +508,54 @@ mod tests {
     #[test]
     fn snapshot_sums_workers_and_renders_everywhere() {
         let m = Metrics::new(2);
-        m.reader(10, 8, &[1, 1], 0);
-        m.table(0, 3, 1, 0);
-        m.table(1, 2, 4, 0);
-        m.flows(5, 2);
-        m.batches(3);
+        m.set(Counter::Packets, 10);
+        m.set(Counter::Decoded, 8);
+        m.skipped(&[1, 1]);
+        m.set_worker(0, Counter::FlowsActive, 3);
+        m.set_worker(1, Counter::FlowsActive, 2);
+        m.set_worker(0, Counter::FlowsEvicted, 1);
+        m.set_worker(1, Counter::FlowsEvicted, 4);
+        m.add(Counter::FlowsFinished, 5);
+        m.add(Counter::InterimScored, 2);
+        m.set(Counter::Batches, 3);
         let mut c = m.snapshot(false);
         c.alerts.insert("portscan".into(), 7);
-        assert_eq!((c.flows_active, c.flows_evicted), (5, 5));
-        assert!(c.kernel.is_none() && c.csv_out.is_none());
+        assert_eq!((c[Counter::FlowsActive], c[Counter::FlowsEvicted]), (5, 5));
+        assert!(!c.kernel && c.csv_out().is_none());
         let ev = c.stats_event("t".into(), None);
         assert_eq!(ev["stats"]["flows"]["evicted"], 5);
+        assert_eq!(ev["stats"]["capture"]["packets"], 10);
+        assert_eq!(ev["stats"]["outputs"]["flows_csv"]["lost"], 0);
         assert_eq!(ev["stats"]["alerts"]["total"], 7);
         assert_eq!(ev["stats"]["alerts"]["by_label"]["portscan"], 7);
+        assert_eq!(
+            ev["stats"]["decoder"]["skipped"]
+                .as_object()
+                .map(|o| o.len()),
+            Some(SkipReason::ALL.len())
+        );
+        assert!(ev["stats"].get("SinglePacketFlows").is_none());
         assert!(c.stats_line().contains("evicted 5 interim 2 alerts 7"));
         let table = c.render_sensor(2, "CPU");
         assert!(table.contains("  of them evicted (max flows)"));
         assert!(table.contains("  portscan"));
         assert!(c.render_extract().starts_with("packets read       10\n"));
+    }
+
+    #[test]
+    fn every_counter_is_in_the_table_once() {
+        for (i, c) in Counter::ALL.iter().enumerate() {
+            assert_eq!(*c as usize, i);
+        }
+        let paths: std::collections::BTreeSet<_> = Counter::ALL
+            .iter()
+            .map(|c| c.stats_path())
+            .filter(|p| !p.is_empty())
+            .collect();
+        let with_path = Counter::ALL
+            .iter()
+            .filter(|c| !c.stats_path().is_empty())
+            .count();
+        assert_eq!(paths.len(), with_path, "two counters share a stats path");
     }
 }

@@ -5,7 +5,7 @@
 //! A batch's rows are formatted into memory, then written whole through
 //! [`OutFile`], which counts what a failing disk loses.
 
-use super::counters::Metrics;
+use super::counters::{Counter, Metrics};
 use super::inference::{Batch, SinkProgress};
 use super::outfile::{OutFile, OutputStats};
 use super::worker::Flow;
@@ -95,7 +95,10 @@ impl CsvSink {
             }
             let r = self.file.write(self.csv.get_mut());
             self.csv.get_mut().clear();
-            metrics.csv(self.file.stats());
+            let st = self.file.stats();
+            metrics.set(Counter::CsvWritten, st.written);
+            metrics.set(Counter::CsvLost, st.lost);
+            metrics.set(Counter::CsvErrors, st.errors);
             r?;
             progress.wrote(id);
         }

@@ -2,8 +2,7 @@
 //! capture → decode → flow table → features → CSV, with no per-packet
 //! allocation and counters for everything that does not become a flow.
 
-use super::counters::{memory, Counters};
-use super::outfile::OutputStats;
+use super::counters::{memory, Counter, Counters};
 use super::reader::Reader;
 use crate::capture::{CaptureError, PcapFile};
 use crate::decode::{DecodeRules, Padding};
@@ -117,21 +116,17 @@ pub fn extract(cfg: &ExtractConfig) -> Result<ExtractSummary, Error> {
     }
     csv.finish().map_err(out_err)?;
     let stats = table.stats();
-    let counters = Counters {
-        packets: reader.packets_read,
-        decoded: reader.packets_decoded,
-        skipped: reader.skipped,
-        flows_finished: stats.finished,
-        flows_evicted: stats.evicted,
-        single_packet_flows: stats.single_packet_discarded,
-        csv_out: Some(OutputStats {
-            written: flows_written,
-            ..OutputStats::default()
-        }),
-        memory: memory(),
-        elapsed: t0.elapsed(),
-        ..Counters::default()
-    };
+    let mut counters = Counters::default();
+    counters.skipped = reader.skipped;
+    counters.csv = true;
+    counters.elapsed = t0.elapsed();
+    counters.set(Counter::Packets, reader.packets_read);
+    counters.set(Counter::Decoded, reader.packets_decoded);
+    counters.set(Counter::FlowsFinished, stats.finished);
+    counters.set(Counter::FlowsEvicted, stats.evicted);
+    counters.set(Counter::SinglePacketFlows, stats.single_packet_discarded);
+    counters.set(Counter::CsvWritten, flows_written);
+    counters.set_memory(memory());
     Ok(ExtractSummary {
         counters,
         truncated: reader.truncated,

@@ -7,7 +7,7 @@
 //! batch runs when B flows are ready or T has passed since the first of
 //! them arrived.
 
-use super::counters::Metrics;
+use super::counters::{Counter, Metrics};
 use super::worker::{Finished, Item};
 use crate::error::Error;
 use crate::infer::{FlowRow, Model, Scored};
@@ -168,7 +168,7 @@ impl Scorer<'_> {
             let rows: Vec<FlowRow> = items.iter().map(Item::row).collect();
             let scored = self.model.score(&rows)?;
             self.batches += 1;
-            self.metrics.batches(self.batches);
+            self.metrics.set(Counter::Batches, self.batches);
             let batch = Arc::new(Batch { items, scored });
             // A sink that is gone (failed, or stopped with one that failed)
             // gets nothing more; the others get every batch they take.

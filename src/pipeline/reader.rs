@@ -16,7 +16,7 @@
 //! worker, that worker's packets are dropped and counted. SIGINT/SIGTERM
 //! stop the read; the caller then flushes every open flow.
 
-use super::counters::Metrics;
+use super::counters::{Counter, Metrics};
 use crate::capture::{CaptureError, Frame, KernelStats, LiveCapture, PcapFile};
 use crate::decode::{decode, DecodeRules, PacketMeta, Padding, SkipReason};
 use crate::error::Error;
@@ -284,14 +284,13 @@ impl<'a> Feeder<'a> {
 
     /// Publishes the reader's counters (and the kernel's) for stats events.
     fn publish(&self, reader: &Reader, kernel: Option<KernelStats>) {
-        self.metrics.reader(
-            reader.packets_read,
-            reader.packets_decoded,
-            &reader.skipped,
-            self.dropped,
-        );
+        let m = self.metrics;
+        m.set(Counter::Packets, reader.packets_read);
+        m.set(Counter::Decoded, reader.packets_decoded);
+        m.skipped(&reader.skipped);
+        m.set(Counter::QueueDrops, self.dropped);
         if let Some(k) = kernel {
-            self.metrics.kernel(k);
+            m.kernel(k.received, k.dropped, k.if_dropped);
         }
     }
 

@@ -17,7 +17,7 @@
 //! everything read so far is flushed through every stage.
 
 use super::alerts::{Sinks, Writer};
-use super::counters::{memory, Counters, Metrics};
+use super::counters::{memory, Counter, Counters, Metrics};
 use super::csv::CsvSink;
 use super::inference::{self, Batch, Batching, SinkProgress};
 use super::outfile::{OnOutputError, OutFile};
@@ -117,7 +117,7 @@ impl SensorSummary {
     /// Records the outputs could not write.
     pub fn records_lost(&self) -> u64 {
         let c = &self.counters;
-        c.alerts_out.lost + c.csv_out.map_or(0, |st| st.lost)
+        c.alerts_out().lost + c.csv_out().map_or(0, |st| st.lost)
     }
 }
 
@@ -308,9 +308,14 @@ pub fn run(cfg: &SensorConfig) -> Result<SensorSummary, Error> {
         truncated,
         interrupted,
     } = read;
-    counters.csv_out = csv_stats;
+    if let Some(st) = csv_stats {
+        counters.set_output(
+            [Counter::CsvWritten, Counter::CsvLost, Counter::CsvErrors],
+            st,
+        );
+    }
     counters.elapsed = t0.elapsed();
-    counters.memory = memory();
+    counters.set_memory(memory());
     Ok(SensorSummary {
         counters,
         truncated,

@@ -8,7 +8,7 @@
 //! the worker drains its table and sends every open flow as epoch
 //! `u64::MAX`.
 
-use super::counters::Metrics;
+use super::counters::{Counter, Metrics};
 use super::reader::Epoch;
 use crate::alert::FlowSummary;
 use crate::features::{FeatureVector, FlowRecord};
@@ -108,12 +108,9 @@ pub(super) fn run(
     let mut table = FlowTable::new(opts.flow);
     let publish = |table: &FlowTable| {
         let st = table.stats();
-        metrics.table(
-            me,
-            table.len() as u64,
-            st.evicted,
-            st.single_packet_discarded,
-        );
+        metrics.set_worker(me, Counter::FlowsActive, table.len() as u64);
+        metrics.set_worker(me, Counter::FlowsEvicted, st.evicted);
+        metrics.set_worker(me, Counter::SinglePacketFlows, st.single_packet_discarded);
     };
     let mut last_file = 0usize;
     for e in rx.iter() {
@@ -146,7 +143,8 @@ pub(super) fn run(
             });
         }
         last_file = e.file;
-        metrics.flows(items.len() as u64 - interim, interim);
+        metrics.add(Counter::FlowsFinished, items.len() as u64 - interim);
+        metrics.add(Counter::InterimScored, interim);
         publish(&table);
         if tx.send(Finished { epoch: e.id, items }).is_err() {
             return;
@@ -161,7 +159,7 @@ pub(super) fn run(
             file: last_file,
         });
     });
-    metrics.flows(items.len() as u64, 0);
+    metrics.add(Counter::FlowsFinished, items.len() as u64);
     publish(&table);
     let _ = tx.send(Finished {
         epoch: u64::MAX,
