@@ -54,6 +54,7 @@ pub use cidr::Cidr;
 pub use hook::Hook;
 pub use runner::Report;
 
+use crate::alert::Alert;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::IpAddr;
@@ -169,6 +170,24 @@ pub struct HookAlert<'a> {
     pub score: f64,
     /// The alert's EVE JSON line, written to the hook's stdin.
     pub json: &'a [u8],
+}
+
+impl<'a> HookAlert<'a> {
+    /// The hook's view of `alert`: `label` is its class's name, `proto` its
+    /// protocol's and `json` its EVE line (without the newline).
+    pub fn of(alert: &Alert, label: &'a str, proto: &'a str, json: &'a [u8]) -> Self {
+        let f = &alert.flow;
+        HookAlert {
+            src: f.src.to_ip(),
+            src_port: f.src_port,
+            dst: f.dst.to_ip(),
+            dst_port: f.dst_port,
+            proto,
+            label,
+            score: alert.verdict.score,
+            json,
+        }
+    }
 }
 
 /// What became of one alert.

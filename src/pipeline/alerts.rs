@@ -18,7 +18,7 @@ use crate::error::Error;
 use crate::eve::{self, Context};
 use crate::infer::Bundle;
 use crate::ips::{Decision, Hook, HookAlert, JobId, Outcome, Settled};
-use crate::syslog::{Severity, SyslogSink};
+use crate::syslog::SyslogSink;
 use crossbeam::channel::{Receiver, RecvTimeoutError, Select, TryRecvError};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
@@ -140,19 +140,10 @@ impl<'a> Writer<'a> {
         one.clear();
         eve::write_alert(&mut one, &alert, &context(&self.s, self.bundle));
         let decision = self.s.hook.as_mut().map(|h| {
-            let f = &alert.flow;
-            let proto = eve::proto_name(f.key.proto);
-            let hook_alert = HookAlert {
-                src: f.src.to_ip(),
-                src_port: f.src_port,
-                dst: f.dst.to_ip(),
-                dst_port: f.dst_port,
-                proto: &proto,
-                label: self.bundle.label(v.label),
-                score: v.score,
-                json: one.strip_suffix(b"\n").unwrap_or(&one),
-            };
-            h.on_alert(&hook_alert, Instant::now())
+            let proto = eve::proto_name(alert.flow.key.proto);
+            let json = one.strip_suffix(b"\n").unwrap_or(&one);
+            let label = self.bundle.label(v.label);
+            h.on_alert(&HookAlert::of(&alert, label, &proto, json), Instant::now())
         });
         if let Some(Decision::Queued(id)) = decision {
             self.held.insert(id, alert);
@@ -345,6 +336,6 @@ fn context<'a>(s: &'a Sinks, bundle: &'a Bundle) -> Context<'a> {
 fn syslog(sink: &mut Option<SyslogSink>, alert: &Alert, line: &[u8]) {
     if let Some(sys) = sink.as_mut() {
         let line = String::from_utf8_lossy(line.strip_suffix(b"\n").unwrap_or(line));
-        sys.send(Severity::of_alert(alert.severity), &line);
+        sys.send_alert(alert, &line);
     }
 }

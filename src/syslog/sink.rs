@@ -200,8 +200,15 @@ impl SyslogSink {
         }
     }
 
-    /// Sends one alert: `msg` is its JSON line (a trailing newline is dropped).
-    /// Returns within the timeouts; the outcome is counted in [`stats`](Self::stats).
+    /// Sends an alert: `line` is its EVE JSON line, sent at the syslog
+    /// severity of the alert's.
+    pub fn send_alert(&mut self, alert: &crate::alert::Alert, line: &str) {
+        self.send(Severity::of_alert(alert.severity), line);
+    }
+
+    /// Sends one message: `msg` is an alert's JSON line (a trailing newline
+    /// is dropped). Returns within the timeouts; the outcome is counted in
+    /// [`stats`](Self::stats).
     pub fn send(&mut self, severity: Severity, msg: &str) {
         let msg = msg.trim_end_matches(['\n', '\r']);
         let result = self
