@@ -66,11 +66,7 @@ fuzz_target!(|data: &[u8]| {
             ipv6: !rules.ipv6,
             ..rules
         };
-        assert_eq!(
-            decode(&f, other),
-            Ok(m),
-            "ipv6 changed an IPv4 packet"
-        );
+        assert_eq!(decode(&f, other), Ok(m), "ipv6 changed an IPv4 packet");
     }
 
     assert_eq!(m.ts_us, ts_us, "the frame's timestamp is kept");

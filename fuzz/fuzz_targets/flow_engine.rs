@@ -16,8 +16,8 @@ use flowsentinel::decode::{Addr, PacketMeta, TcpFlags};
 use flowsentinel::features::{lookup, Col, FlowRecord};
 use flowsentinel::flow::{EndReason, FinishedFlow, FlowConfig, FlowTable, Snapshot};
 use flowsentinel::profile::Profile;
-use std::fmt::Debug;
 use libfuzzer_sys::fuzz_target;
+use std::fmt::Debug;
 use std::sync::OnceLock;
 
 const PROFILES: [Profile; 3] = [Profile::Cic2017, Profile::Cic2018, Profile::Fixed];
