@@ -10,7 +10,7 @@
 //! suppresses a final verdict with the same label (counted).
 
 use super::counters::{Counter, Counters, Metrics};
-use super::inference::{Batch, SinkProgress};
+use super::inference::{Batch, SinkProgress, Turn};
 use super::outfile::OutFile;
 use super::reader::wall_us;
 use crate::alert::{Action, Alert};
@@ -24,6 +24,10 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// The longest the alert writer goes without its housekeeping while it
+/// waits for the flow CSV.
+const HOUSEKEEPING: Duration = Duration::from_millis(200);
 
 /// The alert writer's outputs and settings.
 pub(super) struct Sinks {
@@ -292,7 +296,7 @@ impl<'a> Writer<'a> {
     ) -> Result<Counters, Error> {
         let mut next_stats = self.s.stats_interval.map(|d| self.t0 + d);
         let mut k = 0u64;
-        loop {
+        'run: loop {
             let mut wake = Instant::now() + Duration::from_secs(1);
             if let Some(t) = next_stats {
                 wake = wake.min(t);
@@ -303,13 +307,22 @@ impl<'a> Writer<'a> {
             match self.next_batch(&rx, wake) {
                 Ok(None) | Err(RecvTimeoutError::Timeout) => {}
                 Ok(Some(batch)) => {
-                    if !progress.wait_turn(id, k) {
-                        // Another output failed: stop with it.
-                        break;
+                    // While the flow CSV is too far behind, keep up the
+                    // housekeeping (stats, hook TTLs, held alerts, SIGHUP).
+                    loop {
+                        match progress.wait_turn(id, k, Some(HOUSEKEEPING)) {
+                            Turn::Go => break,
+                            // Another output failed: stop with it.
+                            Turn::Stop => break 'run,
+                            Turn::Wait => self.housekeeping(&mut next_stats)?,
+                        }
                     }
                     self.batch(&batch)?;
                     progress.wrote(id);
                     k += 1;
+                    if progress.must_stop(id, k) {
+                        break;
+                    }
                 }
                 Err(RecvTimeoutError::Disconnected) => break,
             }

@@ -100,7 +100,7 @@ counters! {
 const N: usize = Counter::ALL.len();
 
 /// Every count of a run at one moment.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Counters {
     /// The scalar counts, indexed by [`Counter`].
     values: [u64; N],
@@ -116,6 +116,20 @@ pub struct Counters {
     pub hook: Option<HookStats>,
     /// Time since the start.
     pub elapsed: Duration,
+}
+
+impl Default for Counters {
+    fn default() -> Self {
+        Counters {
+            values: [0; N],
+            skipped: [0; SkipReason::ALL.len()],
+            kernel: false,
+            csv: false,
+            alerts: BTreeMap::new(),
+            hook: None,
+            elapsed: Duration::ZERO,
+        }
+    }
 }
 
 impl Index<Counter> for Counters {

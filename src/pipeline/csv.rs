@@ -6,7 +6,7 @@
 //! [`OutFile`], which counts what a failing disk loses.
 
 use super::counters::{Counter, Metrics};
-use super::inference::{Batch, SinkProgress};
+use super::inference::{Batch, SinkProgress, Turn};
 use super::outfile::{OutFile, OutputStats};
 use super::worker::Flow;
 use crate::error::Error;
@@ -65,7 +65,7 @@ impl CsvSink {
     ) -> Result<OutputStats, Error> {
         let mut score = String::new();
         for (k, batch) in (0u64..).zip(rx.iter()) {
-            if !progress.wait_turn(id, k) {
+            if progress.wait_turn(id, k, None) != Turn::Go {
                 // Another output failed: stop with it.
                 break;
             }
@@ -101,6 +101,10 @@ impl CsvSink {
             metrics.set(Counter::CsvErrors, st.errors);
             r?;
             progress.wrote(id);
+            if progress.must_stop(id, k + 1) {
+                // Another output failed: this was the last batch to write.
+                break;
+            }
         }
         Ok(self.file.stats())
     }

@@ -26,6 +26,17 @@ pub(super) struct SinkProgress {
     changed: Condvar,
 }
 
+/// What a sink may do with its next batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Turn {
+    /// Write it.
+    Go,
+    /// Not yet: another sink is too far behind.
+    Wait,
+    /// Never: another sink failed before it; stop.
+    Stop,
+}
+
 /// Batches a sink may run ahead of the slowest other sink.
 const SINK_SLACK: u64 = 4;
 
@@ -56,31 +67,58 @@ impl SinkProgress {
         self.changed.notify_all();
     }
 
-    /// Waits until sink `id` may write batch `k` (0-based): true when it
-    /// may, false when another sink failed too early for it (stop).
-    pub(super) fn wait_turn(&self, id: usize, k: u64) -> bool {
+    /// Whether sink `id` may write batch `k` (0-based) now.
+    fn turn(st: &[Progress], id: usize, k: u64) -> Turn {
         let need = k.saturating_sub(SINK_SLACK - 1);
+        let mut turn = Turn::Go;
+        for (j, p) in st.iter().enumerate() {
+            match *p {
+                _ if j == id => {}
+                Progress::Done => {}
+                Progress::Written(n) | Progress::Failed(n) if n >= need => {}
+                Progress::Failed(_) => return Turn::Stop,
+                Progress::Written(_) => turn = Turn::Wait,
+            }
+        }
+        turn
+    }
+
+    /// Waits until sink `id` may write batch `k` (0-based), or another sink
+    /// failed too early for it (`Stop`), or `timeout` passed (`Wait`; `None`
+    /// waits as long as it takes).
+    pub(super) fn wait_turn(&self, id: usize, k: u64, timeout: Option<Duration>) -> Turn {
+        let deadline = timeout.map(|t| Instant::now() + t);
         let mut st = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         loop {
-            let mut ready = true;
-            for (j, p) in st.iter().enumerate() {
-                match *p {
-                    _ if j == id => {}
-                    Progress::Done => {}
-                    Progress::Written(n) if n >= need => {}
-                    Progress::Failed(n) if n >= need => {}
-                    Progress::Failed(_) => return false,
-                    Progress::Written(_) => ready = false,
+            let turn = Self::turn(&st, id, k);
+            if turn != Turn::Wait {
+                return turn;
+            }
+            st = match deadline {
+                None => self
+                    .changed
+                    .wait(st)
+                    .unwrap_or_else(PoisonError::into_inner),
+                Some(d) => {
+                    let left = d.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Turn::Wait;
+                    }
+                    self.changed
+                        .wait_timeout(st, left)
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .0
                 }
-            }
-            if ready {
-                return true;
-            }
-            st = self
-                .changed
-                .wait(st)
-                .unwrap_or_else(PoisonError::into_inner);
+            };
         }
+    }
+
+    /// True when sink `id` must stop before batch `k`: another sink failed
+    /// too early for it. Checked after each batch, so a sink stops as soon
+    /// as it has written its last one, not when the next batch comes.
+    pub(super) fn must_stop(&self, id: usize, k: u64) -> bool {
+        let st = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        Self::turn(&st, id, k) == Turn::Stop
     }
 
     /// Sink `id` wrote one more batch.
@@ -191,7 +229,7 @@ pub(super) fn run(
     batching: Batching,
     metrics: &Metrics,
 ) -> Result<u64, Error> {
-    let size = batching.size;
+    let size = batching.size.max(1);
     let mut scorer = Scorer {
         model,
         sinks,

@@ -140,10 +140,12 @@ impl OutFile {
     /// Writes `b` as-is: whole, newline-terminated records.
     fn raw(&mut self, b: &[u8]) -> (usize, Option<io::Error>) {
         let mut done = 0;
-        let mut stdout = io::stdout().lock();
+        // Standard output is locked only when it is the output: a file's
+        // write must never wait on another output's.
+        let mut stdout = None;
         let out: &mut dyn Write = match self.file.as_mut() {
             Some(f) => f,
-            None => &mut stdout,
+            None => stdout.insert(io::stdout().lock()),
         };
         while done < b.len() {
             match out.write(&b[done..]) {

@@ -241,7 +241,7 @@ impl<'a> Feeder<'a> {
 
     /// Routes one packet; false once the workers are gone.
     fn push(&mut self, meta: PacketMeta, file: usize) -> bool {
-        let n = self.to_workers.len() as u64;
+        let n = self.to_workers.len().max(1) as u64;
         let (key, _) = FlowKey::of(&meta, self.profile);
         let w = (self.hasher.hash_one(key) % n) as usize;
         if let (Some(limit), Some(tx)) = (self.queue_limit, self.to_workers.get(w)) {
