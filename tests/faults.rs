@@ -141,24 +141,29 @@ fn alerts_to_dev_full_are_counted_lost_or_stop_the_run() {
 #[test]
 fn one_failing_output_stops_the_other_at_a_fixed_batch() {
     let dir = tempdir("faults-sinks");
-    let (m, d) = (model(), demo());
-    let mut csvs = Vec::new();
-    for i in 0..3 {
-        let csv = dir.join(format!("flows{i}.csv"));
+    // Replays the demo with alerts to `alerts` and the flow CSV to `csv`.
+    let replay = |alerts: &str, csv: &Path| {
+        let (m, d) = (model(), demo());
+        let csv = csv.to_str().expect("utf8");
         let args = [
             "replay",
             &d,
             "--model",
             &m,
             "--alerts",
-            "/dev/full",
+            alerts,
             "--flows-csv",
-            csv.to_str().expect("utf8"),
+            csv,
             "--batch-size",
             "256",
             "-q",
         ];
-        let o = run(&args);
+        run(&args)
+    };
+    let mut csvs = Vec::new();
+    for i in 0..3 {
+        let csv = dir.join(format!("flows{i}.csv"));
+        let o = replay("/dev/full", &csv);
         assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
         assert!(
             stderr(&o).contains("alerts output /dev/full"),
@@ -177,18 +182,7 @@ fn one_failing_output_stops_the_other_at_a_fixed_batch() {
     for link in [&a, &c] {
         std::os::unix::fs::symlink("/dev/full", link).expect("symlink");
     }
-    let args = [
-        "replay",
-        &d,
-        "--model",
-        &m,
-        "--alerts",
-        a.to_str().expect("utf8"),
-        "--flows-csv",
-        c.to_str().expect("utf8"),
-        "-q",
-    ];
-    let o = run(&args);
+    let o = replay(a.to_str().expect("utf8"), &c);
     assert_eq!(o.status.code(), Some(1));
     let last = stderr(&o).lines().last().unwrap_or("").to_string();
     assert!(last.contains("alerts-full"), "{}", stderr(&o));

@@ -9,9 +9,10 @@
 //! together. A flow never gets the same label twice: an interim alert
 //! suppresses a final verdict with the same label (counted).
 
-use super::counters::{Counter, Counters, Metrics};
-use super::inference::{Batch, SinkProgress, Turn};
+use super::counters::{Counter, Counters, Metrics, ALERTS_OUTPUT};
+use super::inference::Batch;
 use super::outfile::OutFile;
+use super::progress::{SinkProgress, Turn};
 use super::reader::wall_us;
 use crate::alert::{Action, Alert};
 use crate::error::Error;
@@ -246,12 +247,7 @@ impl<'a> Writer<'a> {
             c.set(Counter::SyslogReconnects, st.reconnects);
         }
         c.hook = self.s.hook.as_ref().map(Hook::stats);
-        let out = [
-            Counter::AlertsWritten,
-            Counter::AlertsLost,
-            Counter::AlertsErrors,
-        ];
-        c.set_output(out, self.s.alerts.stats());
+        c.set_output(ALERTS_OUTPUT, self.s.alerts.stats());
         c.elapsed = self.t0.elapsed();
         c
     }

@@ -96,6 +96,26 @@ counters! {
     PeakRss => ["memory", "peak_rss"],
 }
 
+/// The alerts output's counters: written, lost, failed writes.
+pub const ALERTS_OUTPUT: [Counter; 3] = [
+    Counter::AlertsWritten,
+    Counter::AlertsLost,
+    Counter::AlertsErrors,
+];
+
+/// The flow CSV's counters: written, lost, failed writes.
+pub const CSV_OUTPUT: [Counter; 3] = [Counter::CsvWritten, Counter::CsvLost, Counter::CsvErrors];
+
+/// An output's counts from its three counters.
+fn output_stats(values: [u64; 3]) -> OutputStats {
+    let [written, lost, errors] = values;
+    OutputStats {
+        written,
+        lost,
+        errors,
+    }
+}
+
 /// How many counters there are.
 const N: usize = Counter::ALL.len();
 
@@ -174,20 +194,12 @@ impl Counters {
 
     /// The alerts output's counts.
     pub fn alerts_out(&self) -> OutputStats {
-        OutputStats {
-            written: self[Counter::AlertsWritten],
-            lost: self[Counter::AlertsLost],
-            errors: self[Counter::AlertsErrors],
-        }
+        output_stats(ALERTS_OUTPUT.map(|c| self[c]))
     }
 
     /// The flow CSV's counts, when one is written.
     pub fn csv_out(&self) -> Option<OutputStats> {
-        self.csv.then(|| OutputStats {
-            written: self[Counter::CsvWritten],
-            lost: self[Counter::CsvLost],
-            errors: self[Counter::CsvErrors],
-        })
+        self.csv.then(|| output_stats(CSV_OUTPUT.map(|c| self[c])))
     }
 
     /// Alert events in all.
@@ -434,6 +446,13 @@ impl Metrics {
         if let Some(a) = self.run.get(c as usize) {
             a.fetch_add(v, Relaxed);
         }
+    }
+
+    /// Publishes an output's three counts (written, lost, failed writes).
+    pub(super) fn set_output(&self, [written, lost, errors]: [Counter; 3], st: OutputStats) {
+        self.set(written, st.written);
+        self.set(lost, st.lost);
+        self.set(errors, st.errors);
     }
 
     /// Publishes worker `me`'s part of a count.

@@ -5,9 +5,10 @@
 //! A batch's rows are formatted into memory, then written whole through
 //! [`OutFile`], which counts what a failing disk loses.
 
-use super::counters::{Counter, Metrics};
-use super::inference::{Batch, SinkProgress, Turn};
+use super::counters::{Metrics, CSV_OUTPUT};
+use super::inference::Batch;
 use super::outfile::{OutFile, OutputStats};
+use super::progress::{SinkProgress, Turn};
 use super::worker::Flow;
 use crate::error::Error;
 use crate::features::Layout;
@@ -95,10 +96,7 @@ impl CsvSink {
             }
             let r = self.file.write(self.csv.get_mut());
             self.csv.get_mut().clear();
-            let st = self.file.stats();
-            metrics.set(Counter::CsvWritten, st.written);
-            metrics.set(Counter::CsvLost, st.lost);
-            metrics.set(Counter::CsvErrors, st.errors);
+            metrics.set_output(CSV_OUTPUT, self.file.stats());
             r?;
             progress.wrote(id);
             if progress.must_stop(id, k + 1) {

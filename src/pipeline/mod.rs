@@ -10,6 +10,7 @@
 //! - [`counters`]: every count, and the stats event, stats line and summaries;
 //! - [`outfile`]: output files that count what a failing disk loses;
 //! - `process`: signal flags and the privilege drop;
+//! - `progress`: how far each output has written, so they stop together;
 //! - [`sensor`]: `replay` and `live`, wiring the stages on threads;
 //! - [`mod@extract`]: `extract`, the stages on one thread.
 
@@ -20,6 +21,7 @@ pub mod extract;
 mod inference;
 pub mod outfile;
 mod process;
+mod progress;
 mod reader;
 pub mod sensor;
 mod worker;

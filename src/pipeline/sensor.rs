@@ -17,11 +17,12 @@
 //! everything read so far is flushed through every stage.
 
 use super::alerts::{Sinks, Writer};
-use super::counters::{memory, Counter, Counters, Metrics};
+use super::counters::{memory, Counters, Metrics, CSV_OUTPUT};
 use super::csv::CsvSink;
-use super::inference::{self, Batch, Batching, SinkProgress};
+use super::inference::{self, Batch, Batching};
 use super::outfile::{OnOutputError, OutFile};
 use super::process::{drop_privileges, Signals};
+use super::progress::SinkProgress;
 use super::reader::{Epoch, Feeder, Read};
 use super::worker::{self, Finished, WorkerOpts};
 use crate::capture::{CaptureError, LiveCapture, LiveOptions, PcapFile};
@@ -224,7 +225,7 @@ pub fn run(cfg: &SensorConfig) -> Result<SensorSummary, Error> {
         interim_after_us: cfg.interim_after_us,
     };
     let batching = Batching {
-        size: cfg.batch_size.max(1),
+        size: cfg.batch_size,
         timeout: cfg.batch_timeout,
     };
     let metrics = Metrics::new(n);
@@ -309,10 +310,7 @@ pub fn run(cfg: &SensorConfig) -> Result<SensorSummary, Error> {
         interrupted,
     } = read;
     if let Some(st) = csv_stats {
-        counters.set_output(
-            [Counter::CsvWritten, Counter::CsvLost, Counter::CsvErrors],
-            st,
-        );
+        counters.set_output(CSV_OUTPUT, st);
     }
     counters.elapsed = t0.elapsed();
     counters.set_memory(memory());
