@@ -141,24 +141,10 @@ fn alerts_to_dev_full_are_counted_lost_or_stop_the_run() {
 #[test]
 fn one_failing_output_stops_the_other_at_a_fixed_batch() {
     let dir = tempdir("faults-sinks");
-    // Replays the demo with alerts to `alerts` and the flow CSV to `csv`.
+    // The demo (with flow events) with alerts to `alerts`, the flow CSV to `csv`.
     let replay = |alerts: &str, csv: &Path| {
-        let (m, d) = (model(), demo());
         let csv = csv.to_str().expect("utf8");
-        let args = [
-            "replay",
-            &d,
-            "--model",
-            &m,
-            "--alerts",
-            alerts,
-            "--flows-csv",
-            csv,
-            "--batch-size",
-            "256",
-            "-q",
-        ];
-        run(&args)
+        replay_demo(alerts, &["--flows-csv", csv, "--batch-size", "256", "-q"])
     };
     let mut csvs = Vec::new();
     for i in 0..3 {
