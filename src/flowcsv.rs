@@ -11,6 +11,7 @@ use crate::decode::Addr;
 use crate::features::catalogue::{lookup, Col, NUM_COLUMNS, NUM_FEATURES};
 use crate::infer::bundle::Input;
 use crate::infer::FlowRow;
+use crate::kdd::KddRow;
 use std::io::BufRead;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -139,6 +140,7 @@ pub fn read(path: &Path, needs: &[Input], need_src_ip: bool) -> Result<Vec<FlowR
             dst_port: 0,
             proto: 0,
             interim: false,
+            kdd: KddRow::default(),
         };
         for (col, (slot, field)) in slots.iter().zip(&fields).enumerate() {
             let v = field.trim();

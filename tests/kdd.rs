@@ -4,7 +4,9 @@
 //! `harvest`). Reads `header.arff` from the shared data folder; skips with a
 //! message when it is absent.
 
-use flowsentinel::kdd::{icmp_service, tcp_service, udp_service, Flag};
+use flowsentinel::kdd::{
+    icmp6_service, icmp_service, tcp_service, udp_service, Flag, PROTOCOLS, SERVICES,
+};
 use std::collections::BTreeSet;
 
 /// The values of one nominal attribute of `header.arff`.
@@ -48,6 +50,7 @@ fn every_flag_and_service_is_in_the_nsl_kdd_vocabulary() {
     for t in 0..=u8::MAX {
         for c in 0..=u8::MAX {
             produced.insert(icmp_service(t, c));
+            produced.insert(icmp6_service(t, c));
         }
     }
     let produced: BTreeSet<String> = produced.into_iter().map(str::to_string).collect();
@@ -55,4 +58,8 @@ fn every_flag_and_service_is_in_the_nsl_kdd_vocabulary() {
     assert!(unknown.is_empty(), "not in header.arff: {unknown:?}");
     let never: Vec<&String> = services.difference(&produced).collect();
     assert_eq!(never, ["harvest", "pm_dump"], "services never produced");
+    let listed: BTreeSet<String> = SERVICES.iter().map(|s| s.to_string()).collect();
+    assert_eq!(listed, services, "SERVICES is header.arff's list");
+    let protocols: BTreeSet<String> = PROTOCOLS.iter().map(|s| s.to_string()).collect();
+    assert_eq!(protocols, nominal(&arff, "protocol_type"));
 }

@@ -7,6 +7,7 @@
 use flowsentinel::decode::Addr;
 use flowsentinel::features::NUM_FEATURES;
 use flowsentinel::infer::bundle::{Bundle, FlowRow, Input};
+use flowsentinel::kdd::KddRow;
 use libfuzzer_sys::fuzz_target;
 use std::path::Path;
 
@@ -67,6 +68,7 @@ fuzz_target!(|text: &str| {
             dst_port: 443,
             proto: 6,
             interim: false,
+            kdd: KddRow::default(),
         };
         let mut out = vec![0f32; bundle.width()];
         bundle.preprocess(&row, &mut out);

@@ -14,6 +14,7 @@ use crate::alert::FlowSummary;
 use crate::features::{FeatureVector, FlowRecord};
 use crate::flow::{FinishedFlow, FlowConfig, FlowKey, FlowTable, Snapshot};
 use crate::infer::FlowRow;
+use crate::kdd::KddRow;
 use crossbeam::channel::{Receiver, Sender};
 
 /// A flow as the worker hands it on: ended, or a snapshot of an open one.
@@ -76,6 +77,7 @@ impl Item {
             dst_port,
             proto: key.proto,
             interim: self.is_interim(),
+            kdd: KddRow::default(),
         }
     }
 }

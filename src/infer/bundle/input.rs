@@ -9,6 +9,7 @@
 use crate::decode::Addr;
 use crate::features::catalogue::{self, Col};
 use crate::features::FeatureVector;
+use crate::kdd::KddRow;
 
 /// One model input: where its value comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,6 +46,9 @@ pub struct FlowRow {
     /// An interim row of a flow still open: scored with its sequence window
     /// as context, but not added to the window (the final row will be).
     pub interim: bool,
+    /// The flow's connection context (NSL-KDD features and the per-source
+    /// windows); zeros unless the pipeline computes context.
+    pub kdd: KddRow,
 }
 
 impl Input {

@@ -148,6 +148,7 @@ mod tests {
     use super::*;
     use crate::decode::Addr;
     use crate::features::catalogue::NUM_FEATURES;
+    use crate::kdd::KddRow;
 
     #[test]
     fn preprocess_replaces_nonfinite_then_scales() {
@@ -189,6 +190,7 @@ mod tests {
             dst_port: 80,
             proto: 6,
             interim: false,
+            kdd: KddRow::default(),
         };
         let mut out = [0f32; 4];
         b.preprocess(&row, &mut out);

@@ -80,7 +80,7 @@ impl Flag {
     ];
 
     /// The NSL-KDD spelling.
-    pub fn name(self) -> &'static str {
+    pub const fn name(self) -> &'static str {
         match self {
             Flag::Oth => "OTH",
             Flag::Rej => "REJ",
@@ -196,6 +196,91 @@ const TCP_PORTS: &[(u16, u16, &str)] = &[
     (8001, 8001, "http_8001"),
 ];
 
+/// `protocol_type` values, in `header.arff` order.
+pub const PROTOCOLS: [&str; 3] = ["tcp", "udp", "icmp"];
+
+/// `service` values, in `header.arff` order.
+pub const SERVICES: [&str; 70] = [
+    "aol",
+    "auth",
+    "bgp",
+    "courier",
+    "csnet_ns",
+    "ctf",
+    "daytime",
+    "discard",
+    "domain",
+    "domain_u",
+    "echo",
+    "eco_i",
+    "ecr_i",
+    "efs",
+    "exec",
+    "finger",
+    "ftp",
+    "ftp_data",
+    "gopher",
+    "harvest",
+    "hostnames",
+    "http",
+    "http_2784",
+    "http_443",
+    "http_8001",
+    "imap4",
+    "IRC",
+    "iso_tsap",
+    "klogin",
+    "kshell",
+    "ldap",
+    "link",
+    "login",
+    "mtp",
+    "name",
+    "netbios_dgm",
+    "netbios_ns",
+    "netbios_ssn",
+    "netstat",
+    "nnsp",
+    "nntp",
+    "ntp_u",
+    "other",
+    "pm_dump",
+    "pop_2",
+    "pop_3",
+    "printer",
+    "private",
+    "red_i",
+    "remote_job",
+    "rje",
+    "shell",
+    "smtp",
+    "sql_net",
+    "ssh",
+    "sunrpc",
+    "supdup",
+    "systat",
+    "telnet",
+    "tftp_u",
+    "tim_i",
+    "time",
+    "urh_i",
+    "urp_i",
+    "uucp",
+    "uucp_path",
+    "vmnet",
+    "whois",
+    "X11",
+    "Z39_50",
+];
+
+/// The index of a service name in [`SERVICES`] (that of `other` for a
+/// name it lacks, which the service functions never return).
+pub fn service_index(name: &str) -> u8 {
+    let i = SERVICES.iter().position(|&s| s == name);
+    i.or_else(|| SERVICES.iter().position(|&s| s == "other"))
+        .map_or(0, |i| i as u8)
+}
+
 /// `private` below port 1024, `other` from 1024 up.
 fn unnamed(port: u16) -> &'static str {
     if port < 1024 {
@@ -237,6 +322,21 @@ pub fn icmp_service(icmp_type: u8, code: u8) -> &'static str {
         (11, _) => "tim_i",
         (3, 1) => "urh_i",
         (3, 3) => "urp_i",
+        _ => "other",
+    }
+}
+
+/// The service of an ICMPv6 record: the ICMPv4 name of the same message
+/// (echo request 128 and reply 129, redirect 137, time exceeded 3, address
+/// and port unreachable 1/3 and 1/4), `other` for the rest.
+pub fn icmp6_service(icmp_type: u8, code: u8) -> &'static str {
+    match (icmp_type, code) {
+        (129, _) => "ecr_i",
+        (128, _) => "eco_i",
+        (137, _) => "red_i",
+        (3, _) => "tim_i",
+        (1, 3) => "urh_i",
+        (1, 4) => "urp_i",
         _ => "other",
     }
 }
