@@ -215,6 +215,8 @@ pub enum ProfileArg {
     Cic2018,
     /// Era bugs corrected (2018 layout, IPv6, single-packet flows).
     Fixed,
+    /// NSL-KDD's 41 connection features and class (KDDTrain+ order).
+    Kdd,
 }
 
 /// Link-layer padding policy on the command line.

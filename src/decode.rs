@@ -195,7 +195,7 @@ impl Padding {
     pub fn default_for(profile: Profile) -> Self {
         match profile {
             Profile::Cic2017 => Padding::Count,
-            Profile::Cic2018 | Profile::Fixed => Padding::Exclude,
+            Profile::Cic2018 | Profile::Fixed | Profile::Kdd => Padding::Exclude,
         }
     }
 }

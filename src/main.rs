@@ -22,6 +22,7 @@ fn extract_config(a: ExtractArgs) -> Result<ExtractConfig, Error> {
         ProfileArg::Cic2017 => Profile::Cic2017,
         ProfileArg::Cic2018 => Profile::Cic2018,
         ProfileArg::Fixed => Profile::Fixed,
+        ProfileArg::Kdd => Profile::Kdd,
     };
     let mut flow = FlowConfig::new(profile);
     flow.flow_timeout_us = seconds_to_us("flow-timeout", a.flow_timeout)?;

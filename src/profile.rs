@@ -9,6 +9,7 @@
 //!   (commit eaa853d), which wrote CIC-IDS2017 and CSE-CIC-IDS2018.
 //! * `fixed`: the same columns with the era bugs corrected. Every deviation is
 //!   listed in the README's "Profiles" section.
+//! * `kdd`: NSL-KDD's 41 connection features (see `kdd`).
 
 /// Which feature semantics to compute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,6 +20,10 @@ pub enum Profile {
     Cic2018,
     /// Era bugs corrected.
     Fixed,
+    /// NSL-KDD connection records: `fixed`'s keys, decoding and flow
+    /// features, with KDD's record rules (one ICMP message per record, a UDP
+    /// request with its answer) and the KDD CSV.
+    Kdd,
 }
 
 impl Profile {
@@ -33,6 +38,7 @@ impl Profile {
             Profile::Cic2017 => "cic2017",
             Profile::Cic2018 => "cic2018",
             Profile::Fixed => "fixed",
+            Profile::Kdd => "kdd",
         }
     }
 
@@ -42,6 +48,7 @@ impl Profile {
             Profile::Cic2017 => "BENIGN",
             Profile::Cic2018 => "No Label",
             Profile::Fixed => "Benign",
+            Profile::Kdd => "normal",
         }
     }
 }

@@ -245,8 +245,8 @@ impl Layout {
         match (profile, ml_columns) {
             (Profile::Cic2017, false) => Layout::Tool2017,
             (Profile::Cic2017, true) => Layout::Ml2017,
-            (Profile::Cic2018 | Profile::Fixed, false) => Layout::Tool2018,
-            (Profile::Cic2018 | Profile::Fixed, true) => Layout::Ml2018,
+            (Profile::Cic2018 | Profile::Fixed | Profile::Kdd, false) => Layout::Tool2018,
+            (Profile::Cic2018 | Profile::Fixed | Profile::Kdd, true) => Layout::Ml2018,
         }
     }
 

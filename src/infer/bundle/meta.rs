@@ -110,10 +110,11 @@ impl Bundle {
             "cic2017" => Profile::Cic2017,
             "cic2018" => Profile::Cic2018,
             "fixed" => Profile::Fixed,
+            "kdd" => Profile::Kdd,
             other => {
                 return Err(err(
                     "profile",
-                    format!("unknown profile {other:?} (expected cic2017, cic2018 or fixed)"),
+                    format!("unknown profile {other:?} (expected cic2017, cic2018, fixed or kdd)"),
                 ))
             }
         };
