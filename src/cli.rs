@@ -246,6 +246,9 @@ pub struct ExtractArgs {
     /// Write the dataset's machine-learning layout (79 columns for 2017, 80 for 2018).
     #[arg(long = "ml-columns")]
     pub ml_columns: bool,
+    /// With `--profile kdd`: rows exactly as NSL-KDD's KDDTrain+.txt (no header; 41 features, class, difficulty 0).
+    #[arg(long = "kdd-txt")]
+    pub kdd_txt: bool,
     /// Attack episodes CSV that fills the Label column.
     #[arg(long, value_name = "EPISODES.csv")]
     pub labels: Option<PathBuf>,

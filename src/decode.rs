@@ -131,6 +131,28 @@ pub struct PacketMeta {
     pub flags: TcpFlags,
     /// The raw TCP window field, or -1 when the packet is not TCP.
     pub window: i32,
+    /// ICMP or ICMPv6 type and code, when the packet carries that header.
+    pub icmp: Option<(u8, u8)>,
+    /// The IP fragment this packet is, if the datagram was fragmented.
+    pub frag: Option<Fragment>,
+    /// The TCP payload opens with an application-level success reply: an
+    /// HTTP status line, SMTP `250`, POP `+OK` or FTP `230`.
+    pub app_ok: bool,
+    /// The fragment tracker's verdict (`kdd` only): 3 when the fragment
+    /// overlaps another of its datagram, 1 when it reaches past 65,535
+    /// bytes, else 0.
+    pub wrong_fragment: u8,
+}
+
+/// One fragment of a fragmented IP datagram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Fragment {
+    /// The datagram's identification (IPv4: 16 bits; IPv6: 32).
+    pub id: u32,
+    /// The fragment's offset in the datagram, bytes.
+    pub offset: u32,
+    /// More fragments follow.
+    pub more: bool,
 }
 
 /// Why a frame did not become a flow packet. The label is a metric tag.
@@ -146,16 +168,19 @@ pub enum SkipReason {
     MalformedIp,
     /// The TCP/UDP header was truncated or invalid (`fixed` profile).
     MalformedTransport,
+    /// `kdd`: a protocol with no KDD record (neither TCP, UDP nor ICMP).
+    NoKddRecord,
 }
 
 impl SkipReason {
     /// Every reason, in report order.
-    pub const ALL: [SkipReason; 5] = [
+    pub const ALL: [SkipReason; 6] = [
         Self::NotIp,
         Self::Ipv6InCompat,
         Self::TruncatedLink,
         Self::MalformedIp,
         Self::MalformedTransport,
+        Self::NoKddRecord,
     ];
 
     /// A short, stable label.
@@ -166,6 +191,7 @@ impl SkipReason {
             Self::TruncatedLink => "truncated_link_header",
             Self::MalformedIp => "malformed_ip",
             Self::MalformedTransport => "malformed_transport",
+            Self::NoKddRecord => "no_kdd_record",
         }
     }
 }
@@ -179,6 +205,10 @@ pub struct DecodeRules {
     pub era_quirks: bool,
     /// Count link-layer padding as TCP/UDP payload (`--l2-padding count`).
     pub count_padding: bool,
+    /// `kdd`: only TCP, UDP, ICMP and ICMPv6 make records (the rest is
+    /// skipped as [`SkipReason::NoKddRecord`]), and the reader tracks IP
+    /// fragments for `wrong_fragment`.
+    pub kdd: bool,
 }
 
 /// Link-layer padding policy (`--l2-padding`).
@@ -207,6 +237,7 @@ impl DecodeRules {
             ipv6: !profile.is_compat(),
             era_quirks: profile.is_compat(),
             count_padding: padding == Padding::Count,
+            kdd: profile == Profile::Kdd,
         }
     }
 }
@@ -215,6 +246,7 @@ const ETH_IPV4: u16 = 0x0800;
 const ETH_IPV6: u16 = 0x86DD;
 const ETH_VLAN: [u16; 3] = [0x8100, 0x88A8, 0x9100];
 const PROTO_TCP: u8 = 6;
+const PROTO_ICMPV6: u8 = 58;
 const PROTO_UDP: u8 = 17;
 const PROTO_ICMP: u8 = 1;
 /// ICMP types that quote the offending datagram (unreachable, source quench,
@@ -231,6 +263,14 @@ pub fn decode(frame: &Frame<'_>, rules: DecodeRules) -> Result<PacketMeta, SkipR
         _ => return Err(SkipReason::MalformedIp),
     };
     meta.ts_us = frame.ts_us;
+    if rules.kdd
+        && !matches!(
+            meta.proto,
+            PROTO_TCP | PROTO_UDP | PROTO_ICMP | PROTO_ICMPV6
+        )
+    {
+        return Err(SkipReason::NoKddRecord);
+    }
     if rules.count_padding && meta.header_len > 0 {
         meta.payload_len += meta.padding_len;
     }
@@ -299,7 +339,15 @@ fn decode_ipv4(ip: &[u8], rules: DecodeRules) -> Result<PacketMeta, SkipReason> 
         window: -1,
         ..PacketMeta::default()
     };
-    let first_fragment = h.fragments_offset().value() == 0;
+    let offset = u32::from(h.fragments_offset().value()) * 8;
+    if offset != 0 || h.more_fragments() {
+        meta.frag = Some(Fragment {
+            id: u32::from(h.identification()),
+            offset,
+            more: h.more_fragments(),
+        });
+    }
+    let first_fragment = offset == 0;
     if !first_fragment {
         if rules.era_quirks {
             other_as_zero(&mut meta);
@@ -323,7 +371,12 @@ fn decode_ipv4(ip: &[u8], rules: DecodeRules) -> Result<PacketMeta, SkipReason> 
             }
         }
         (_, true) => other_as_zero(&mut meta),
-        (_, false) => meta.payload_len = payload.len() as u32,
+        (proto, false) => {
+            meta.payload_len = payload.len() as u32;
+            if proto == PROTO_ICMP {
+                meta.icmp = icmp_header(payload);
+            }
+        }
     }
     Ok(meta)
 }
@@ -365,6 +418,17 @@ fn icmp_quoted(meta: &mut PacketMeta, icmp: &[u8]) -> bool {
     transport(meta, payload).is_ok()
 }
 
+/// The type and code of an ICMP header at the start of `payload`.
+fn icmp_header(payload: &[u8]) -> Option<(u8, u8)> {
+    match payload {
+        [t, c, ..] => Some((*t, *c)),
+        _ => None,
+    }
+}
+
+/// Application-level success replies that open a TCP payload.
+const APP_OK: [&[u8]; 6] = [b"HTTP/1.", b"250 ", b"250-", b"+OK", b"230 ", b"230-"];
+
 /// Fills ports, header length, flags, window and payload length from a TCP or
 /// UDP header at the start of `payload`.
 fn transport(meta: &mut PacketMeta, payload: &[u8]) -> Result<(), ()> {
@@ -377,6 +441,9 @@ fn transport(meta: &mut PacketMeta, payload: &[u8]) -> Result<(), ()> {
         meta.window = i32::from(t.window_size());
         meta.flags = TcpFlags(t.slice().get(13).copied().unwrap_or(0));
         meta.payload_len = (payload.len() - hl) as u32;
+        let data = payload.get(hl..).unwrap_or(&[]);
+        meta.app_ok = matches!(data.first(), Some(b'H' | b'2' | b'+'))
+            && APP_OK.iter().any(|p| data.starts_with(p));
     } else {
         let u = UdpHeaderSlice::from_slice(payload).map_err(|_| ())?;
         meta.src_port = u.source_port();
@@ -401,6 +468,7 @@ fn decode_ipv6(ip: &[u8]) -> Result<PacketMeta, SkipReason> {
     // Walk the extension headers to the upper-layer protocol.
     let mut next = h.next_header().0;
     let mut fragment_rest = false;
+    let mut frag = None;
     loop {
         match next {
             0 | 43 | 60 => {
@@ -412,10 +480,18 @@ fn decode_ipv6(ip: &[u8]) -> Result<PacketMeta, SkipReason> {
                 next = nh;
             }
             44 => {
-                let (Some(&nh), Some(&[hi, lo])) = (payload.first(), payload.get(2..4)) else {
+                let (Some(&nh), Some(&[hi, lo]), Some(&[a, b, c, d])) =
+                    (payload.first(), payload.get(2..4), payload.get(4..8))
+                else {
                     return Err(SkipReason::MalformedIp);
                 };
-                fragment_rest = (u16::from_be_bytes([hi, lo]) >> 3) != 0;
+                let offset = u32::from(u16::from_be_bytes([hi, lo]) >> 3) * 8;
+                fragment_rest = offset != 0;
+                frag = Some(Fragment {
+                    id: u32::from_be_bytes([a, b, c, d]),
+                    offset,
+                    more: lo & 1 == 1,
+                });
                 payload = payload.get(8..).ok_or(SkipReason::MalformedIp)?;
                 next = nh;
             }
@@ -423,10 +499,14 @@ fn decode_ipv6(ip: &[u8]) -> Result<PacketMeta, SkipReason> {
         }
     }
     meta.proto = next;
+    meta.frag = frag;
     if !fragment_rest && (next == PROTO_TCP || next == PROTO_UDP) {
         transport(&mut meta, payload).map_err(|_| SkipReason::MalformedTransport)?;
     } else {
         meta.payload_len = payload.len() as u32;
+        if !fragment_rest && next == PROTO_ICMPV6 {
+            meta.icmp = icmp_header(payload);
+        }
     }
     Ok(meta)
 }

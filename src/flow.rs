@@ -12,6 +12,13 @@
 //! * `fixed` ends a flow on RST, on the ACK that follows FINs from both sides,
 //!   or on the flow timeout; the new flow takes its own direction; single-packet
 //!   flows are written; the packet clock is clamped to be monotonic.
+//! * `kdd` keeps `fixed`'s rules and adds KDD's records: an ICMP message is a
+//!   record of its own (its fragments included), and a UDP record is a
+//!   request with its answer: the originator's next packet after an answer
+//!   opens the next record.
+//!
+//! Every flow also keeps its connection's own KDD state ([`Conn`]), from
+//! which the context stage computes its KDD row.
 //!
 //! Live capture calls [`FlowTable::sweep`] on wall-clock ticks so that flows on
 //! a quiet link still end: a flow whose flow timeout has passed is finished then
@@ -21,6 +28,7 @@
 use crate::decode::{Addr, PacketMeta, TcpFlags};
 use crate::defaults;
 use crate::features::{Direction, FlowRecord};
+use crate::kdd::{Conn, ConnId, Transport};
 use crate::profile::Profile;
 use std::collections::HashMap;
 use std::time::Duration;
@@ -124,6 +132,9 @@ pub enum EndReason {
     /// Ended early to keep the table within `max_flows`: the least recently
     /// active flows go first.
     Evicted,
+    /// `kdd`: a record ended by KDD's rules (an ICMP message; a UDP request
+    /// and its answer, ended by the next request).
+    Record,
 }
 
 impl EndReason {
@@ -135,6 +146,7 @@ impl EndReason {
             EndReason::FlowTimeout => "timeout",
             EndReason::EndOfInput => "end_of_input",
             EndReason::Evicted => "evicted",
+            EndReason::Record => "record",
         }
     }
 }
@@ -148,6 +160,8 @@ pub struct FinishedFlow {
     pub src_is_a: bool,
     /// The accumulated state.
     pub record: FlowRecord,
+    /// The connection's own KDD state.
+    pub conn: Conn,
     /// Why it ended.
     pub reason: EndReason,
 }
@@ -157,6 +171,18 @@ impl FinishedFlow {
     pub fn endpoints(&self) -> (Addr, u16, Addr, u16) {
         self.key.endpoints(self.src_is_a)
     }
+
+    /// The flow's connection identity; `None` when its protocol has no KDD
+    /// record.
+    pub fn conn_id(&self) -> Option<ConnId> {
+        conn_id(&self.key, self.src_is_a, &self.record, &self.conn)
+    }
+}
+
+fn conn_id(key: &FlowKey, src_is_a: bool, record: &FlowRecord, conn: &Conn) -> Option<ConnId> {
+    let (src, sp, dst, dp) = key.endpoints(src_is_a);
+    let (start, last) = (record.start_us(), record.last_us());
+    ConnId::new(conn, key.proto, (src, sp), (dst, dp), start, last)
 }
 
 /// An interim snapshot of a flow that is still open: its record so far,
@@ -169,8 +195,17 @@ pub struct Snapshot {
     pub src_is_a: bool,
     /// A closed copy of the flow's state.
     pub record: FlowRecord,
+    /// The connection's own KDD state so far.
+    pub conn: Conn,
     /// The tick that took it, µs.
     pub at_us: i64,
+}
+
+impl Snapshot {
+    /// The flow's connection identity so far (see [`FinishedFlow::conn_id`]).
+    pub fn conn_id(&self) -> Option<ConnId> {
+        conn_id(&self.key, self.src_is_a, &self.record, &self.conn)
+    }
 }
 
 /// Flow-stage settings.
@@ -222,6 +257,7 @@ pub struct FlowStats {
 
 struct Entry {
     record: FlowRecord,
+    conn: Conn,
     src_is_a: bool,
     /// FIN seen from the forward (bit 0) and backward (bit 1) side (fixed).
     fins: u8,
@@ -316,23 +352,45 @@ impl FlowTable {
             key,
             src_is_a: e.src_is_a,
             record: e.record,
+            conn: e.conn,
             reason,
         });
     }
 
     fn new_entry(&mut self, p: &PacketMeta, src_is_a: bool) -> Entry {
         self.stats.started += 1;
+        let mut conn = Conn::default();
+        conn.add(p, true);
         Entry {
             record: FlowRecord::new(p, self.cfg.profile),
+            conn,
             src_is_a,
             fins: 0,
             interims: 0,
         }
     }
 
-    /// True when a flow's first packet already ends it (`fixed`: a lone RST).
-    fn ends_at_once(&self, p: &PacketMeta) -> bool {
-        !self.cfg.profile.is_compat() && p.flags.has(TcpFlags::RST)
+    /// Why a flow's first packet already ends it, if it does (`fixed`: a
+    /// lone RST; `kdd`: also an ICMP message that is not the first fragment
+    /// of several).
+    fn ends_at_once(&self, p: &PacketMeta) -> Option<EndReason> {
+        if self.cfg.profile.is_compat() {
+            None
+        } else if p.flags.has(TcpFlags::RST) {
+            Some(EndReason::Rst)
+        } else if self.kdd_message_ends(p) {
+            Some(EndReason::Record)
+        } else {
+            None
+        }
+    }
+
+    /// `kdd`: true for an ICMP packet that ends its message (not followed by
+    /// more fragments).
+    fn kdd_message_ends(&self, p: &PacketMeta) -> bool {
+        self.cfg.profile == Profile::Kdd
+            && Transport::of(p.proto) == Some(Transport::Icmp)
+            && !p.frag.is_some_and(|f| f.more)
     }
 
     fn open(
@@ -343,8 +401,8 @@ impl FlowTable {
         out: &mut impl FnMut(FinishedFlow),
     ) {
         let entry = self.new_entry(p, src_is_a);
-        if self.ends_at_once(p) {
-            self.emit(key, entry, EndReason::Rst, out);
+        if let Some(reason) = self.ends_at_once(p) {
+            self.emit(key, entry, reason, out);
             return;
         }
         if self
@@ -411,11 +469,21 @@ impl FlowTable {
             let Some(slot) = self.slot(i) else { return };
             let old = std::mem::replace(slot, fresh);
             self.emit(key, old, EndReason::FlowTimeout, out);
-            if ends_at_once {
+            if let Some(reason) = ends_at_once {
                 if let Some(done) = self.remove(&key) {
-                    self.emit(key, done, EndReason::Rst, out);
+                    self.emit(key, done, reason, out);
                 }
             }
+            return;
+        }
+        let kdd = self.cfg.profile == Profile::Kdd;
+        let Some(entry) = self.slot(i) else { return };
+        if kdd && p.proto == 17 && pkt_src_is_a == entry.src_is_a && entry.conn.answered() {
+            // kdd: the originator's next request ends the answered record.
+            if let Some(done) = self.remove(&key) {
+                self.emit(key, done, EndReason::Record, out);
+            }
+            self.open(key, &p, pkt_src_is_a, out);
             return;
         }
         let dir = if compat {
@@ -439,6 +507,7 @@ impl FlowTable {
                 .update_active_idle(p.ts_us, activity_timeout_us);
         }
         entry.record.add(&p, dir);
+        entry.conn.add(&p, dir == Direction::Forward);
         let end = if compat {
             fin.then_some(EndReason::Fin)
         } else {
@@ -450,6 +519,8 @@ impl FlowTable {
                 Some(EndReason::Rst)
             } else if both_fins && p.flags.has(TcpFlags::ACK) {
                 Some(EndReason::Fin)
+            } else if kdd && self.kdd_message_ends(&p) {
+                Some(EndReason::Record)
             } else {
                 None
             }
@@ -509,6 +580,7 @@ impl FlowTable {
                 key: *key,
                 src_is_a: e.src_is_a,
                 record,
+                conn: e.conn,
                 at_us: now_us,
             });
         }

@@ -24,6 +24,16 @@ fn extract_config(a: ExtractArgs) -> Result<ExtractConfig, Error> {
         ProfileArg::Fixed => Profile::Fixed,
         ProfileArg::Kdd => Profile::Kdd,
     };
+    if a.kdd_txt && profile != Profile::Kdd {
+        return Err(Error::Usage(
+            "--kdd-txt writes NSL-KDD rows: it needs --profile kdd".into(),
+        ));
+    }
+    if a.ml_columns && profile == Profile::Kdd {
+        return Err(Error::Usage(
+            "--ml-columns picks a CICFlowMeter layout: --profile kdd has its own".into(),
+        ));
+    }
     let mut flow = FlowConfig::new(profile);
     flow.flow_timeout_us = seconds_to_us("flow-timeout", a.flow_timeout)?;
     flow.activity_timeout_us = seconds_to_us("activity-timeout", a.activity_timeout)?;
@@ -39,6 +49,7 @@ fn extract_config(a: ExtractArgs) -> Result<ExtractConfig, Error> {
         flow,
         padding,
         ml_columns: a.ml_columns,
+        kdd_txt: a.kdd_txt,
         labels: a.labels,
         per_file: a.per_file,
         progress: !a.quiet,

@@ -1,4 +1,4 @@
-//! Output: the CICFlowMeter-format flow CSV.
+//! Output: the flow CSV, in a CICFlowMeter layout or NSL-KDD's.
 //!
 //! Owns the CSV layout and the spelling of each cell: the Flow ID, addresses,
 //! and in the compat profiles numbers as Java's `Double.toString` /
@@ -8,12 +8,20 @@
 //! `yyyy-MM-dd HH:mm:ss.ffffff` in UTC. The date and number spellings
 //! themselves live in [`crate::text`].
 //!
-//! Input: finished flows with their feature vectors; output: bytes to any
-//! `Write`. One reused line buffer, no per-cell allocation.
+//! The `kdd` format is a header line, NSL-KDD's 41 features in `header.arff`
+//! order, `class`, then the connection's identity (`src_ip`, `src_port`,
+//! `dst_ip`, `dst_port`, `start_time`); its `txt` variant is
+//! `KDDTrain+.txt`'s rows: no header, the 41 features, the class and the
+//! difficulty level, which only NSL-KDD's authors could grade and is
+//! written 0.
+//!
+//! Input: finished flows with their feature vectors (and KDD rows); output:
+//! bytes to any `Write`. One reused line buffer, no per-cell allocation.
 
 use crate::decode::Addr;
 use crate::features::{Col, FeatureVector, Kind, Layout};
 use crate::flow::{FinishedFlow, FlowKey};
+use crate::kdd::{KddCol, KddRow};
 use crate::profile::Profile;
 use crate::text::{java_double, push_int, UtcTime};
 use std::fmt::Write as _;
@@ -68,20 +76,65 @@ pub fn timestamp(out: &mut String, ts_us: i64, profile: Profile) {
     };
 }
 
-impl CsvWriter<Vec<u8>> {
-    /// A CSV formatted into memory: [`CsvWriter::get_mut`] takes the rows.
-    pub fn in_memory(layout: Layout, profile: Profile, extra: &[&str], header: bool) -> Self {
-        let mut out = Vec::with_capacity(1 << 16);
-        if header {
-            out.extend_from_slice(header_line(layout, extra).as_bytes());
-        }
-        Self::with_output(out, layout, profile)
+/// A flow CSV's format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// A CICFlowMeter layout.
+    Cic(Layout),
+    /// NSL-KDD's columns with a header and identity columns, or (`txt`)
+    /// exactly as `KDDTrain+.txt`.
+    Kdd {
+        /// `KDDTrain+.txt`'s rows: no header, difficulty 0, no identity.
+        txt: bool,
+    },
+}
+
+impl From<Layout> for Format {
+    fn from(l: Layout) -> Format {
+        Format::Cic(l)
     }
 }
 
-/// The header line of `layout`, then the `extra` columns' names.
-fn header_line(layout: Layout, extra: &[&str]) -> String {
-    let mut line = layout.header();
+impl Format {
+    /// The format a profile writes (see [`Layout::for_profile`]).
+    pub fn for_profile(profile: Profile, ml_columns: bool) -> Format {
+        match profile {
+            Profile::Kdd => Format::Kdd { txt: false },
+            _ => Format::Cic(Layout::for_profile(profile, ml_columns)),
+        }
+    }
+
+    /// False for the header-less `txt` rows.
+    pub fn has_header(self) -> bool {
+        self != Format::Kdd { txt: true }
+    }
+}
+
+/// The identity columns of the `kdd` format, after `class`.
+const KDD_IDENTITY: [&str; 5] = ["src_ip", "src_port", "dst_ip", "dst_port", "start_time"];
+
+impl CsvWriter<Vec<u8>> {
+    /// A CSV formatted into memory: [`CsvWriter::get_mut`] takes the rows.
+    pub fn in_memory(format: Format, profile: Profile, extra: &[&str], header: bool) -> Self {
+        let mut out = Vec::with_capacity(1 << 16);
+        if header && format.has_header() {
+            out.extend_from_slice(header_line(format, extra).as_bytes());
+        }
+        Self::with_output(out, format, profile)
+    }
+}
+
+/// The header line of `format`, then the `extra` columns' names.
+fn header_line(format: Format, extra: &[&str]) -> String {
+    let mut line = match format {
+        Format::Cic(layout) => layout.header(),
+        Format::Kdd { .. } => {
+            let mut names: Vec<&str> = KddCol::nsl().map(KddCol::name).collect();
+            names.push("class");
+            names.extend(KDD_IDENTITY);
+            names.join(",")
+        }
+    };
     for name in extra {
         line.push(',');
         line.push_str(name);
@@ -90,8 +143,12 @@ fn header_line(layout: Layout, extra: &[&str]) -> String {
     line
 }
 
-/// The layout's columns with their kinds, looked up once per writer.
-fn cells(layout: Layout) -> Vec<(Col, Kind)> {
+/// The layout's columns with their kinds, looked up once per writer
+/// (none for the `kdd` format).
+fn cells(format: Format) -> Vec<(Col, Kind)> {
+    let Format::Cic(layout) = format else {
+        return Vec::new();
+    };
     layout
         .columns()
         .into_iter()
@@ -104,35 +161,41 @@ pub struct CsvWriter<W: Write> {
     out: W,
     /// The layout's columns, each with its kind.
     cells: Vec<(Col, Kind)>,
+    format: Format,
     profile: Profile,
     line: String,
 }
 
 impl<W: Write> CsvWriter<W> {
-    /// Starts a CSV: writes the header of `layout`.
-    pub fn new(mut out: W, layout: Layout, profile: Profile) -> io::Result<Self> {
-        out.write_all(header_line(layout, &[]).as_bytes())?;
-        Ok(Self::with_output(out, layout, profile))
+    /// Starts a CSV: writes the header of `format`, if it has one.
+    pub fn new(mut out: W, format: impl Into<Format>, profile: Profile) -> io::Result<Self> {
+        let format = format.into();
+        if format.has_header() {
+            out.write_all(header_line(format, &[]).as_bytes())?;
+        }
+        Ok(Self::with_output(out, format, profile))
     }
 
     /// A writer to `out`, whose header is written or not needed.
-    fn with_output(out: W, layout: Layout, profile: Profile) -> Self {
+    fn with_output(out: W, format: Format, profile: Profile) -> Self {
         Self {
             out,
-            cells: cells(layout),
+            cells: cells(format),
+            format,
             profile,
             line: String::with_capacity(1024),
         }
     }
 
-    /// Writes one flow with its features and label.
+    /// Writes one flow with its features (or KDD row) and label.
     pub fn write(
         &mut self,
         flow: &FinishedFlow,
         features: &FeatureVector,
+        kdd: &KddRow,
         label: &str,
     ) -> io::Result<()> {
-        self.write_with(flow, features, label, &[])
+        self.write_with(flow, features, kdd, label, &[])
     }
 
     /// Writes one flow, then the extra columns' values.
@@ -140,12 +203,32 @@ impl<W: Write> CsvWriter<W> {
         &mut self,
         flow: &FinishedFlow,
         features: &FeatureVector,
+        kdd: &KddRow,
         label: &str,
         extra: &[&str],
     ) -> io::Result<()> {
         let line = &mut self.line;
         line.clear();
         let (src, src_port, dst, dst_port) = flow.endpoints();
+        if let Format::Kdd { txt } = self.format {
+            for c in KddCol::nsl() {
+                kdd.push_value(c, line);
+                line.push(',');
+            }
+            line.push_str(label);
+            if txt {
+                line.push_str(",0");
+            } else {
+                for (i, port) in [(src, src_port), (dst, dst_port)] {
+                    line.push(',');
+                    push_addr(line, i);
+                    line.push(',');
+                    push_int(line, i64::from(port));
+                }
+                line.push(',');
+                timestamp(line, flow.record.start_us(), self.profile);
+            }
+        }
         for (i, &(c, kind)) in self.cells.iter().enumerate() {
             if i > 0 {
                 line.push(',');

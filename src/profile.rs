@@ -29,7 +29,7 @@ pub enum Profile {
 impl Profile {
     /// True for the bug-compatible profiles.
     pub fn is_compat(self) -> bool {
-        !matches!(self, Profile::Fixed)
+        matches!(self, Profile::Cic2017 | Profile::Cic2018)
     }
 
     /// The profile's name on the command line.

@@ -1,5 +1,6 @@
 //! The flow CSV stage: every finished flow as a row in the profile's
-//! CICFlowMeter layout, with the model's label and score appended
+//! CICFlowMeter layout (or, for `kdd`, NSL-KDD's), with the model's label
+//! and score appended
 //! (`--flows-csv`). Interim snapshots are not written.
 //!
 //! A batch's rows are formatted into memory, then written whole through
@@ -11,10 +12,9 @@ use super::outfile::{OutFile, OutputStats};
 use super::progress::{SinkProgress, Turn};
 use super::worker::Flow;
 use crate::error::Error;
-use crate::features::Layout;
 use crate::infer::Bundle;
 use crate::labels::Labeler;
-use crate::output::CsvWriter;
+use crate::output::{CsvWriter, Format};
 use crate::profile::Profile;
 use crossbeam::channel::Receiver;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
@@ -28,7 +28,7 @@ pub(super) struct CsvSink {
     /// Formats a batch's rows into memory; `file` then writes them whole.
     csv: CsvWriter<Vec<u8>>,
     file: OutFile,
-    layout: Layout,
+    format: Format,
     labeler: Labeler,
     profile: Profile,
     /// Set by SIGHUP: reopen the file.
@@ -44,11 +44,11 @@ impl CsvSink {
         labeler: Labeler,
         reopen: Arc<AtomicBool>,
     ) -> Self {
-        let layout = Layout::for_profile(profile, false);
+        let format = Format::for_profile(profile, false);
         CsvSink {
-            csv: CsvWriter::in_memory(layout, profile, &EXTRA, file.is_empty()),
+            csv: CsvWriter::in_memory(format, profile, &EXTRA, file.is_empty()),
             file,
-            layout,
+            format,
             labeler,
             profile,
             reopen,
@@ -73,7 +73,7 @@ impl CsvSink {
             if self.reopen.swap(false, Relaxed) {
                 self.file.reopen()?;
                 if self.file.is_empty() {
-                    self.csv = CsvWriter::in_memory(self.layout, self.profile, &EXTRA, true);
+                    self.csv = CsvWriter::in_memory(self.format, self.profile, &EXTRA, true);
                 }
             }
             for (item, v) in batch.items.iter().zip(&batch.scored.verdicts) {
@@ -90,6 +90,7 @@ impl CsvSink {
                 let _ = self.csv.write_with(
                     flow,
                     &item.features,
+                    &item.kdd,
                     truth,
                     &[bundle.label(v.label), &score],
                 );

@@ -1,16 +1,19 @@
 //! `extract`: the whole pipeline on one thread, for building training sets:
-//! capture → decode → flow table → features → CSV, with no per-packet
-//! allocation and counters for everything that does not become a flow.
+//! capture → decode → flow table → features (and for `kdd` the connection
+//! context, in the order the table ends connections) → CSV, with no
+//! per-packet allocation and counters for everything that does not become a
+//! flow.
 
 use super::counters::{memory, Counter, Counters};
 use super::reader::Reader;
 use crate::capture::{CaptureError, PcapFile};
 use crate::decode::{DecodeRules, Padding};
 use crate::error::Error;
-use crate::features::Layout;
 use crate::flow::{FinishedFlow, FlowConfig, FlowTable};
+use crate::kdd::{KddRow, Windows};
 use crate::labels::Labeler;
-use crate::output::CsvWriter;
+use crate::output::{CsvWriter, Format};
+use crate::profile::Profile;
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -28,6 +31,8 @@ pub struct ExtractConfig {
     pub padding: Padding,
     /// Write the dataset's machine-learning layout instead of the tool layout.
     pub ml_columns: bool,
+    /// `kdd`: write rows exactly as `KDDTrain+.txt` (no header).
+    pub kdd_txt: bool,
     /// Attack episodes for the Label column.
     pub labels: Option<PathBuf>,
     /// Restart the flow table for each file.
@@ -65,7 +70,10 @@ pub fn extract(cfg: &ExtractConfig) -> Result<ExtractSummary, Error> {
     for path in &cfg.files {
         files.push(PcapFile::open(path)?);
     }
-    let layout = Layout::for_profile(profile, cfg.ml_columns);
+    let format = match Format::for_profile(profile, cfg.ml_columns) {
+        Format::Kdd { .. } => Format::Kdd { txt: cfg.kdd_txt },
+        f => f,
+    };
     let out_err = |source| Error::Output {
         path: cfg.output.clone(),
         source,
@@ -77,10 +85,13 @@ pub fn extract(cfg: &ExtractConfig) -> Result<ExtractSummary, Error> {
     };
     let mut csv = CsvWriter::new(
         std::io::BufWriter::with_capacity(1 << 16, sink),
-        layout,
+        format,
         profile,
     )
     .map_err(out_err)?;
+    // The connection context: every connection of the kdd profile, in the
+    // order the flow table ends them.
+    let mut windows = (profile == Profile::Kdd).then(Windows::new);
 
     let rules = DecodeRules::of(profile, cfg.padding);
     let mut table = FlowTable::new(cfg.flow);
@@ -93,7 +104,12 @@ pub fn extract(cfg: &ExtractConfig) -> Result<ExtractSummary, Error> {
         let (src, _, dst, _) = f.endpoints();
         let label = labeler.label(src, dst, f.record.start_us(), profile);
         let features = f.record.features();
-        match csv.write(&f, &features, label) {
+        let mut kdd = KddRow::default();
+        if let (Some(w), Some(id)) = (windows.as_mut(), f.conn_id()) {
+            f.conn.fill(&id, &mut kdd);
+            w.push(&id, &mut kdd);
+        }
+        match csv.write(&f, &features, &kdd, label) {
             Ok(()) => flows_written += 1,
             Err(e) => write_err = Some(e),
         }

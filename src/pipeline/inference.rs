@@ -3,10 +3,13 @@
 //!
 //! An epoch is released once every worker has answered it, its flows
 //! sorted by (last packet, first packet, key), so flow order, and with it
-//! the windows of sequence models, is the same for any worker count. A
+//! the windows of sequence models and the connection context (computed
+//! here, in that order, when the model or the output needs it), is the
+//! same for any worker count. A
 //! batch runs when B flows are ready or T has passed since the first of
 //! them arrived.
 
+use super::context::Context;
 use super::counters::{Counter, Metrics};
 use super::worker::{Finished, Item};
 use crate::error::Error;
@@ -31,6 +34,8 @@ pub(super) struct Batching {
     pub(super) size: usize,
     /// The longest a ready flow waits for its batch to fill (T).
     pub(super) timeout: Duration,
+    /// Compute each flow's connection context.
+    pub(super) context: bool,
 }
 
 /// `to.extend(items)`, but a move when `to` is empty: the end-of-input
@@ -97,6 +102,13 @@ pub(super) fn run(
         batches: 0,
         metrics,
     };
+    let mut context = batching.context.then(Context::default);
+    let mut release = |items: &mut Vec<Item>| {
+        items.sort_unstable_by_key(Item::sort_key);
+        if let Some(c) = context.as_mut() {
+            c.apply(items);
+        }
+    };
     let mut pending: BTreeMap<u64, (usize, Vec<Item>)> = BTreeMap::new();
     let mut ready: Vec<Item> = Vec::new();
     let mut since: Option<Instant> = None;
@@ -115,7 +127,7 @@ pub(super) fn run(
                         break;
                     }
                     let (_, mut items) = first.remove();
-                    items.sort_unstable_by_key(Item::sort_key);
+                    release(&mut items);
                     append(&mut ready, items);
                 }
                 if !ready.is_empty() && since.is_none() {
@@ -141,7 +153,7 @@ pub(super) fn run(
     }
     // Every worker has finished: whatever is pending is complete.
     for (_, (_, mut items)) in std::mem::take(&mut pending) {
-        items.sort_unstable_by_key(Item::sort_key);
+        release(&mut items);
         append(&mut ready, items);
     }
     scorer.run(ready)?;

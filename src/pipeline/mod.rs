@@ -5,6 +5,8 @@
 //!   epochs, progress and ticks;
 //! - `worker`: the flow workers, each owning a shard of the flow table;
 //! - `inference`: ordering across workers and batched scoring;
+//! - `context`: each flow's connection context (KDD record and windows), in
+//!   inference's release order;
 //! - `alerts`: EVE alert and flow events, syslog, the IPS hook, stats events;
 //! - `csv`: the flow CSV;
 //! - [`counters`]: every count, and the stats event, stats line and summaries;
@@ -15,6 +17,7 @@
 //! - [`mod@extract`]: `extract`, the stages on one thread.
 
 mod alerts;
+mod context;
 pub mod counters;
 mod csv;
 pub mod extract;

@@ -21,6 +21,7 @@ use crate::capture::{CaptureError, Frame, KernelStats, LiveCapture, PcapFile};
 use crate::decode::{decode, DecodeRules, PacketMeta, Padding, SkipReason};
 use crate::error::Error;
 use crate::flow::FlowKey;
+use crate::kdd::Fragments;
 use crate::profile::Profile;
 use crossbeam::channel::Sender;
 use std::hash::BuildHasher;
@@ -58,6 +59,8 @@ pub(super) struct Reader {
     pub(super) truncated: Vec<CaptureError>,
     progress: Progress,
     t0: Instant,
+    /// IP fragments (`kdd`: the decode rules say so).
+    fragments: Fragments,
 }
 
 impl Reader {
@@ -70,6 +73,7 @@ impl Reader {
             truncated: Vec::new(),
             progress: Progress::new(progress && std::io::stderr().is_terminal()),
             t0,
+            fragments: Fragments::new(),
         }
     }
 
@@ -109,8 +113,11 @@ impl Reader {
     fn decode(&mut self, frame: &Frame<'_>, rules: DecodeRules) -> Option<PacketMeta> {
         self.packets_read += 1;
         match decode(frame, rules) {
-            Ok(meta) => {
+            Ok(mut meta) => {
                 self.packets_decoded += 1;
+                if rules.kdd {
+                    self.fragments.check(&mut meta);
+                }
                 Some(meta)
             }
             Err(reason) => {

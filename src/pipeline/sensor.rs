@@ -227,6 +227,7 @@ pub fn run(cfg: &SensorConfig) -> Result<SensorSummary, Error> {
     let batching = Batching {
         size: cfg.batch_size,
         timeout: cfg.batch_timeout,
+        context: bundle.needs_context(),
     };
     let metrics = Metrics::new(n);
     let metrics = &metrics;

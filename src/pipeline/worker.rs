@@ -14,7 +14,7 @@ use crate::alert::FlowSummary;
 use crate::features::{FeatureVector, FlowRecord};
 use crate::flow::{FinishedFlow, FlowConfig, FlowKey, FlowTable, Snapshot};
 use crate::infer::FlowRow;
-use crate::kdd::KddRow;
+use crate::kdd::{Conn, ConnId, KddRow};
 use crossbeam::channel::{Receiver, Sender};
 
 /// A flow as the worker hands it on: ended, or a snapshot of an open one.
@@ -31,6 +31,8 @@ pub(super) struct Item {
     pub(super) flow: Flow,
     /// Its features.
     pub(super) features: FeatureVector,
+    /// Its connection context, filled by the context stage when it runs.
+    pub(super) kdd: KddRow,
     /// The capture file of the epoch that ended it.
     pub(super) file: usize,
 }
@@ -59,6 +61,14 @@ impl Item {
         }
     }
 
+    /// The flow's connection identity, if its protocol has KDD records.
+    pub(super) fn conn(&self) -> Option<(ConnId, Conn)> {
+        match &self.flow {
+            Flow::Finished(f) => f.conn_id().map(|id| (id, f.conn)),
+            Flow::Interim(s) => s.conn_id().map(|id| (id, s.conn)),
+        }
+    }
+
     /// The release order of flows: (last packet, first packet, key).
     pub(super) fn sort_key(&self) -> (i64, i64, FlowKey) {
         let (key, _, record) = self.flow.parts();
@@ -77,7 +87,7 @@ impl Item {
             dst_port,
             proto: key.proto,
             interim: self.is_interim(),
-            kdd: KddRow::default(),
+            kdd: self.kdd,
         }
     }
 }
@@ -123,6 +133,7 @@ pub(super) fn run(
             items.push(Item {
                 flow: Flow::Finished(f),
                 features,
+                kdd: KddRow::default(),
                 file,
             });
         };
@@ -140,6 +151,7 @@ pub(super) fn run(
                 items.push(Item {
                     flow: Flow::Interim(s),
                     features,
+                    kdd: KddRow::default(),
                     file,
                 });
             });
@@ -158,6 +170,7 @@ pub(super) fn run(
         items.push(Item {
             flow: Flow::Finished(f),
             features,
+            kdd: KddRow::default(),
             file: last_file,
         });
     });

@@ -1,0 +1,35 @@
+//! The context stage: each flow's connection context (its KDD record and
+//! window columns), computed in the inference stage's release order, so
+//! that it is the same for any worker count.
+//!
+//! Input: items in release order. Output: the same items with their
+//! [`KddRow`](crate::kdd::KddRow) filled. A finished flow enters the
+//! windows; an interim snapshot reads them without entering. A flow whose
+//! protocol has no KDD record (neither TCP, UDP nor ICMP) keeps a row of
+//! zeros.
+
+use super::worker::Item;
+use crate::kdd::Windows;
+
+/// The windows, kept across batches.
+#[derive(Default)]
+pub(super) struct Context {
+    windows: Windows,
+}
+
+impl Context {
+    /// Fills the rows of `items`, which come in release order.
+    pub(super) fn apply(&mut self, items: &mut [Item]) {
+        for item in items {
+            let Some((id, conn)) = item.conn() else {
+                continue;
+            };
+            conn.fill(&id, &mut item.kdd);
+            if item.is_interim() {
+                self.windows.peek(&id, &mut item.kdd);
+            } else {
+                self.windows.push(&id, &mut item.kdd);
+            }
+        }
+    }
+}
