@@ -9,11 +9,13 @@ const COMPAT: DecodeRules = DecodeRules {
     ipv6: false,
     era_quirks: true,
     count_padding: false,
+    kdd: false,
 };
 const FIXED: DecodeRules = DecodeRules {
     ipv6: true,
     era_quirks: false,
     count_padding: false,
+    kdd: false,
 };
 
 fn frame(link: LinkType, data: &[u8]) -> Frame<'_> {

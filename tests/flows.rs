@@ -28,6 +28,7 @@ fn pkt(t_us: i64, from_client: bool, flags: u8, payload: u32, hdr: u32, win: i32
         header_len: hdr,
         flags: TcpFlags(flags),
         window: win,
+        ..PacketMeta::default()
     }
 }
 

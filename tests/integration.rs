@@ -10,6 +10,7 @@ mod flood;
 mod flows;
 mod ips_e2e;
 mod kdd;
+mod kdd_identities;
 mod layout;
 mod live;
 mod replay;

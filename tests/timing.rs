@@ -35,6 +35,7 @@ fn pkt(ts_us: i64, from_client: bool, payload: u32) -> PacketMeta {
         header_len: 20,
         flags: TcpFlags(TcpFlags::ACK),
         window: 1000,
+        ..PacketMeta::default()
     }
 }
 
