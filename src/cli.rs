@@ -249,6 +249,9 @@ pub struct ExtractArgs {
     /// With `--profile kdd`: rows exactly as NSL-KDD's KDDTrain+.txt (no header; 41 features, class, difficulty 0).
     #[arg(long = "kdd-txt")]
     pub kdd_txt: bool,
+    /// Append the connection-context columns: NSL-KDD's window columns and the per-source ones (with --profile kdd, the per-source ones).
+    #[arg(long)]
+    pub context: bool,
     /// Attack episodes CSV that fills the Label column.
     #[arg(long, value_name = "EPISODES.csv")]
     pub labels: Option<PathBuf>,

@@ -29,6 +29,11 @@ fn extract_config(a: ExtractArgs) -> Result<ExtractConfig, Error> {
             "--kdd-txt writes NSL-KDD rows: it needs --profile kdd".into(),
         ));
     }
+    if a.kdd_txt && a.context {
+        return Err(Error::Usage(
+            "--kdd-txt writes NSL-KDD's 41 columns only: leave out --context".into(),
+        ));
+    }
     if a.ml_columns && profile == Profile::Kdd {
         return Err(Error::Usage(
             "--ml-columns picks a CICFlowMeter layout: --profile kdd has its own".into(),
@@ -50,6 +55,7 @@ fn extract_config(a: ExtractArgs) -> Result<ExtractConfig, Error> {
         padding,
         ml_columns: a.ml_columns,
         kdd_txt: a.kdd_txt,
+        context: a.context,
         labels: a.labels,
         per_file: a.per_file,
         progress: !a.quiet,

@@ -118,14 +118,14 @@ impl CsvWriter<Vec<u8>> {
     pub fn in_memory(format: Format, profile: Profile, extra: &[&str], header: bool) -> Self {
         let mut out = Vec::with_capacity(1 << 16);
         if header && format.has_header() {
-            out.extend_from_slice(header_line(format, extra).as_bytes());
+            out.extend_from_slice(header_line(format, &[], extra).as_bytes());
         }
-        Self::with_output(out, format, profile)
+        Self::with_output(out, format, profile, Vec::new())
     }
 }
 
 /// The header line of `format`, then the `extra` columns' names.
-fn header_line(format: Format, extra: &[&str]) -> String {
+fn header_line(format: Format, context: &[KddCol], extra: &[&str]) -> String {
     let mut line = match format {
         Format::Cic(layout) => layout.header(),
         Format::Kdd { .. } => {
@@ -135,12 +135,30 @@ fn header_line(format: Format, extra: &[&str]) -> String {
             names.join(",")
         }
     };
-    for name in extra {
+    for name in context.iter().map(|c| c.name()).chain(extra.iter().copied()) {
         line.push(',');
         line.push_str(name);
     }
     line.push('\n');
     line
+}
+
+/// The context columns a `context` CSV appends: every window column after
+/// a CICFlowMeter layout; the per-source ones after the `kdd` format, which
+/// has NSL-KDD's own already.
+fn context_columns(format: Format, context: bool) -> Vec<KddCol> {
+    if !context {
+        return Vec::new();
+    }
+    let own = match format {
+        Format::Cic(_) => 0,
+        Format::Kdd { .. } => crate::kdd::NUM_NSL,
+    };
+    KddCol::ALL
+        .into_iter()
+        .skip(own)
+        .filter(|c| c.is_window())
+        .collect()
 }
 
 /// The layout's columns with their kinds, looked up once per writer
@@ -161,26 +179,36 @@ pub struct CsvWriter<W: Write> {
     out: W,
     /// The layout's columns, each with its kind.
     cells: Vec<(Col, Kind)>,
+    /// Context columns appended to every row.
+    context: Vec<KddCol>,
     format: Format,
     profile: Profile,
     line: String,
 }
 
 impl<W: Write> CsvWriter<W> {
-    /// Starts a CSV: writes the header of `format`, if it has one.
-    pub fn new(mut out: W, format: impl Into<Format>, profile: Profile) -> io::Result<Self> {
+    /// Starts a CSV: writes the header of `format`, if it has one. With
+    /// `context`, the connection-context columns follow the format's own.
+    pub fn new(
+        mut out: W,
+        format: impl Into<Format>,
+        profile: Profile,
+        context: bool,
+    ) -> io::Result<Self> {
         let format = format.into();
+        let context = context_columns(format, context);
         if format.has_header() {
-            out.write_all(header_line(format, &[]).as_bytes())?;
+            out.write_all(header_line(format, &context, &[]).as_bytes())?;
         }
-        Ok(Self::with_output(out, format, profile))
+        Ok(Self::with_output(out, format, profile, context))
     }
 
     /// A writer to `out`, whose header is written or not needed.
-    fn with_output(out: W, format: Format, profile: Profile) -> Self {
+    fn with_output(out: W, format: Format, profile: Profile, context: Vec<KddCol>) -> Self {
         Self {
             out,
             cells: cells(format),
+            context,
             format,
             profile,
             line: String::with_capacity(1024),
@@ -247,6 +275,10 @@ impl<W: Write> CsvWriter<W> {
                     number(line, x.unwrap_or(0.0), kind, self.profile);
                 }
             }
+        }
+        for &c in &self.context {
+            line.push(',');
+            kdd.push_value(c, line);
         }
         for v in extra {
             line.push(',');

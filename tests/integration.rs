@@ -11,6 +11,7 @@ mod flows;
 mod ips_e2e;
 mod kdd;
 mod kdd_identities;
+mod kdd_records;
 mod layout;
 mod live;
 mod replay;

@@ -33,6 +33,9 @@ pub struct ExtractConfig {
     pub ml_columns: bool,
     /// `kdd`: write rows exactly as `KDDTrain+.txt` (no header).
     pub kdd_txt: bool,
+    /// Append the connection-context columns (the window columns; for
+    /// `kdd`, the per-source ones).
+    pub context: bool,
     /// Attack episodes for the Label column.
     pub labels: Option<PathBuf>,
     /// Restart the flow table for each file.
@@ -87,11 +90,12 @@ pub fn extract(cfg: &ExtractConfig) -> Result<ExtractSummary, Error> {
         std::io::BufWriter::with_capacity(1 << 16, sink),
         format,
         profile,
+        cfg.context,
     )
     .map_err(out_err)?;
-    // The connection context: every connection of the kdd profile, in the
+    // The connection context (kdd, or --context): every connection in the
     // order the flow table ends them.
-    let mut windows = (profile == Profile::Kdd).then(Windows::new);
+    let mut windows = (profile == Profile::Kdd || cfg.context).then(Windows::new);
 
     let rules = DecodeRules::of(profile, cfg.padding);
     let mut table = FlowTable::new(cfg.flow);
