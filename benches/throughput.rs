@@ -74,6 +74,8 @@ fn extract_runs(path: &Path, profile: Profile, runs: u32, out: &Path) -> Result<
         flow: FlowConfig::new(profile),
         padding: Padding::default_for(profile),
         ml_columns: false,
+        kdd_txt: false,
+        context: false,
         labels: None,
         per_file: false,
         progress: false,

@@ -25,10 +25,18 @@ const MAX_DATAGRAM: u64 = 65_535;
 
 type Key = (Addr, Addr, u8, u32);
 
+/// What later fragments take from the first: ports and ICMP type and code.
+#[derive(Clone, Copy)]
+struct Head {
+    src_port: u16,
+    dst_port: u16,
+    icmp: Option<(u8, u8)>,
+}
+
 struct Datagram {
     last_us: i64,
     /// The first fragment's ports and ICMP header, once it was seen.
-    head: Option<(u16, u16, Option<(u8, u8)>)>,
+    head: Option<Head>,
     /// Byte ranges seen, [start, end).
     ranges: Vec<(u64, u64)>,
 }
@@ -72,11 +80,15 @@ impl Fragments {
         let start = u64::from(f.offset);
         let end = start + u64::from(p.header_len) + u64::from(p.payload_len);
         if f.offset == 0 {
-            d.head = Some((p.src_port, p.dst_port, p.icmp));
-        } else if let Some((sp, dp, icmp)) = d.head {
-            p.src_port = sp;
-            p.dst_port = dp;
-            p.icmp = icmp;
+            d.head = Some(Head {
+                src_port: p.src_port,
+                dst_port: p.dst_port,
+                icmp: p.icmp,
+            });
+        } else if let Some(h) = d.head {
+            p.src_port = h.src_port;
+            p.dst_port = h.dst_port;
+            p.icmp = h.icmp;
         }
         if d.ranges.iter().any(|&(s, e)| start < e && s < end) {
             p.wrong_fragment = 3;
