@@ -135,7 +135,11 @@ fn header_line(format: Format, context: &[KddCol], extra: &[&str]) -> String {
             names.join(",")
         }
     };
-    for name in context.iter().map(|c| c.name()).chain(extra.iter().copied()) {
+    for name in context
+        .iter()
+        .map(|c| c.name())
+        .chain(extra.iter().copied())
+    {
         line.push(',');
         line.push_str(name);
     }
