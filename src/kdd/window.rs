@@ -373,3 +373,73 @@ impl Windows {
         self.host.pop_back();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kdd::{service_index, Transport};
+
+    fn conn(src: u8, dst: u8, sport: u16, service: &str, flag: Flag, t_ms: i64) -> ConnId {
+        ConnId {
+            transport: Transport::Tcp,
+            src: Addr::v4([10, 0, 0, src]),
+            dst: Addr::v4([10, 0, 1, dst]),
+            src_port: sport,
+            dst_port: 80,
+            service: service_index(service),
+            flag,
+            start_us: t_ms * 1000,
+            last_us: t_ms * 1000,
+        }
+    }
+
+    fn push(w: &mut Windows, c: ConnId) -> KddRow {
+        let mut row = KddRow::default();
+        w.push(&c, &mut row);
+        row
+    }
+
+    #[test]
+    fn current_connection_counts_and_distinct_numerators() {
+        let mut w = Windows::new();
+        let first = push(&mut w, conn(1, 1, 1000, "http", Flag::Sf, 0));
+        assert_eq!(first.get(KddCol::Count), 1.0);
+        assert_eq!(first.get(KddCol::SameSrvRate), 1.0);
+        assert_eq!(first.get(KddCol::DiffSrvRate), 0.0);
+        push(&mut w, conn(1, 1, 1001, "http", Flag::S0, 10));
+        let third = push(&mut w, conn(2, 1, 1000, "smtp", Flag::Rej, 20));
+        assert_eq!(third.get(KddCol::Count), 3.0);
+        assert_eq!(third.get(KddCol::SameSrvRate), 0.33);
+        // Two distinct services over three connections, not 1 - 0.33.
+        assert_eq!(third.get(KddCol::DiffSrvRate), 0.67);
+        assert_eq!(third.get(KddCol::SerrorRate), 0.33);
+        assert_eq!(third.get(KddCol::RerrorRate), 0.33);
+        assert_eq!(third.get(KddCol::DstHostSameSrcPortRate), 0.67);
+        // Its own source sent one connection.
+        assert_eq!(third.get(KddCol::SrcCount), 1.0);
+        // Another host on the same service: two distinct hosts.
+        let other = push(&mut w, conn(1, 2, 1002, "http", Flag::Sf, 30));
+        assert_eq!(other.get(KddCol::Count), 1.0);
+        assert_eq!(other.get(KddCol::SrvCount), 3.0);
+        assert_eq!(other.get(KddCol::SrvDiffHostRate), 0.67);
+        assert_eq!(other.get(KddCol::SrcCount), 3.0);
+        assert_eq!(other.get(KddCol::SrcDiffHostCount), 2.0);
+        assert_eq!(other.get(KddCol::SrcSameSrvRate), 1.0);
+    }
+
+    #[test]
+    fn the_time_window_keeps_both_edges_and_peek_leaves_no_trace() {
+        let mut w = Windows::new();
+        push(&mut w, conn(1, 1, 1000, "http", Flag::Sf, 0));
+        let edge = push(&mut w, conn(1, 1, 1001, "http", Flag::Sf, 2000));
+        assert_eq!(edge.get(KddCol::Count), 2.0, "exactly 2 s apart");
+        let past = push(&mut w, conn(1, 1, 1002, "http", Flag::Sf, 2001));
+        assert_eq!(past.get(KddCol::Count), 2.0);
+        let mut row = KddRow::default();
+        w.peek(&conn(1, 1, 1003, "http", Flag::Sf, 2002), &mut row);
+        assert_eq!(row.get(KddCol::Count), 3.0);
+        let after = push(&mut w, conn(1, 1, 1004, "http", Flag::Sf, 2003));
+        assert_eq!(after.get(KddCol::Count), 3.0, "the peeked row left");
+        assert_eq!(after.get(KddCol::DstHostCount), 4.0);
+    }
+}
