@@ -1,6 +1,9 @@
 //! Reading flow CSVs back: CICFlowMeter CSVs in any of the three header
 //! spellings (CIC-IDS2017 with its leading spaces, CSE-CIC-IDS2018, master),
-//! tool or machine-learning layout, into [`FlowRow`]s for scoring.
+//! tool or machine-learning layout, into [`FlowRow`]s for scoring; and the
+//! connection-context columns of a KDD CSV by their exact NSL-KDD and
+//! per-source names (numbers, and the categorical names as vocabulary
+//! indices).
 //!
 //! Input: a CSV file. Output: rows in file order. A malformed line refuses the
 //! file with its line number and column; columns the model needs but the file
@@ -11,7 +14,7 @@ use crate::decode::Addr;
 use crate::features::catalogue::{lookup, Col, NUM_COLUMNS, NUM_FEATURES};
 use crate::infer::bundle::Input;
 use crate::infer::FlowRow;
-use crate::kdd::KddRow;
+use crate::kdd::{KddCol, KddKind, KddRow, NUM_KDD};
 use std::io::BufRead;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -47,6 +50,7 @@ enum Slot {
     DstIp,
     DstPort,
     Protocol,
+    Kdd(KddCol),
     Ignored,
 }
 
@@ -68,7 +72,15 @@ pub fn read(path: &Path, needs: &[Input], need_src_ip: bool) -> Result<Vec<FlowR
     let header = header.trim_start_matches('\u{feff}');
     let mut slots = Vec::new();
     let mut seen = [false; NUM_COLUMNS];
+    let mut seen_kdd = [false; NUM_KDD];
     for name in header.split(',') {
+        if let Some(c) = KddCol::lookup(name.trim()) {
+            let first = seen_kdd
+                .get_mut(c as usize)
+                .is_some_and(|s| !std::mem::replace(s, true));
+            slots.push(if first { Slot::Kdd(c) } else { Slot::Ignored });
+            continue;
+        }
         let slot = match lookup(name.trim()) {
             Some(c) if seen.get(c.index()).copied().unwrap_or(true) => Slot::Ignored,
             Some(c) => {
@@ -90,8 +102,11 @@ pub fn read(path: &Path, needs: &[Input], need_src_ip: bool) -> Result<Vec<FlowR
     }
     let has = |s: Slot| slots.contains(&s);
     for (i, input) in needs.iter().enumerate() {
-        let (ok, what) = match *input {
-            Input::Feature(k) => (has(Slot::Feature(k)), "its feature column"),
+        let (ok, what) = match input {
+            Input::Kdd(c) | Input::OneHot { col: c, .. } | Input::Ordinal { col: c, .. } => {
+                (has(Slot::Kdd(*c)), "its KDD column")
+            }
+            Input::Feature(k) => (has(Slot::Feature(*k)), "its feature column"),
             Input::SrcPort => (has(Slot::SrcPort), "a source port column"),
             Input::DstPort => (has(Slot::DstPort), "a destination port column"),
             Input::Protocol => (has(Slot::Protocol), "a protocol column"),
@@ -102,7 +117,8 @@ pub fn read(path: &Path, needs: &[Input], need_src_ip: bool) -> Result<Vec<FlowR
             return Err(err(
                 Some(1),
                 format!(
-                    "the model's input {i} ({input:?}) needs {what}, which this CSV header lacks"
+                    "the model's input {i} ({}) needs {what}, which this CSV header lacks",
+                    describe(input)
                 ),
             ));
         }
@@ -162,12 +178,40 @@ pub fn read(path: &Path, needs: &[Input], need_src_ip: bool) -> Result<Vec<FlowR
                 Slot::SrcPort => row.src_port = v.parse().map_err(|_| bad("port"))?,
                 Slot::DstPort => row.dst_port = v.parse().map_err(|_| bad("port"))?,
                 Slot::Protocol => row.proto = v.parse().map_err(|_| bad("protocol"))?,
+                Slot::Kdd(c) => {
+                    let x = match c.vocabulary() {
+                        Some(vocab) if c.kind() == KddKind::Cat => {
+                            vocab.iter().position(|s| *s == v).ok_or_else(|| {
+                                err(
+                                    Some(lineno),
+                                    format!(
+                                        "column {} ({}): unknown value {v:?}, not in NSL-KDD's \
+                                         {} vocabulary",
+                                        col + 1,
+                                        c.name(),
+                                        c.name()
+                                    ),
+                                )
+                            })? as f64
+                        }
+                        _ => parse_number(v).ok_or_else(|| bad(c.name()))?,
+                    };
+                    row.kdd.set(c, x);
+                }
                 Slot::Ignored => {}
             }
         }
         rows.push(row);
     }
     Ok(rows)
+}
+
+/// An input as the header error names it.
+fn describe(input: &Input) -> String {
+    match input.kdd_col() {
+        Some(c) => c.name().to_string(),
+        None => format!("{input:?}"),
+    }
 }
 
 /// Parses a number as Java printed it (`NaN`, `Infinity`, `-Infinity`,
@@ -189,6 +233,56 @@ fn parse_addr(s: &str) -> Option<Addr> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn kdd_csv(name: &str, body: &str) -> PathBuf {
+        let p = std::env::temp_dir().join(format!(
+            "flowsentinel-flowcsv-{}-{name}.csv",
+            std::process::id()
+        ));
+        std::fs::write(&p, body).unwrap();
+        p
+    }
+
+    #[test]
+    fn kdd_columns_by_name_and_vocabulary() {
+        let p = kdd_csv(
+            "ok",
+            "duration,protocol_type,service,flag,same_srv_rate,class,Src IP,Dst Port\n\
+             3,udp,domain_u,SF,0.50,normal,10.0.0.9,53\n",
+        );
+        let needs = [
+            Input::Kdd(KddCol::Duration),
+            Input::Kdd(KddCol::Service),
+            Input::Kdd(KddCol::SameSrvRate),
+            Input::DstPort,
+        ];
+        let rows = read(&p, &needs, true).unwrap();
+        let r = rows.first().unwrap();
+        assert_eq!(r.kdd.get(KddCol::Duration), 3.0);
+        assert_eq!(r.kdd.text(KddCol::ProtocolType), Some("udp"));
+        assert_eq!(r.kdd.text(KddCol::Service), Some("domain_u"));
+        assert_eq!(r.kdd.text(KddCol::Flag), Some("SF"));
+        assert_eq!(r.kdd.get(KddCol::SameSrvRate), 0.5);
+        assert_eq!((r.dst_port, r.src), (53, Addr::v4([10, 0, 0, 9])));
+        let _ = std::fs::remove_file(&p);
+    }
+
+    #[test]
+    fn kdd_errors_name_line_column_and_value() {
+        let p = kdd_csv("bad", "duration,service,count\n0,http,1\n0,htttp,2\n");
+        let e = read(&p, &[Input::Kdd(KddCol::Count)], false)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(":3: column 2 (service): unknown value \"htttp\""),
+            "{e}"
+        );
+        let e = read(&p, &[Input::Kdd(KddCol::Flag)], false)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("(flag) needs its KDD column"), "{e}");
+        let _ = std::fs::remove_file(&p);
+    }
 
     #[test]
     fn java_and_python_spellings() {

@@ -4,9 +4,14 @@
 //! onnxruntime in Python; every label must match and every number agree to
 //! 1e-5.
 //!
+//! The connection-context bundles (NSL-KDD columns: a scikit-learn Pipeline
+//! fed one graph input per column, one-hot and ordinal expansions, CIC
+//! features mixed with KDD windows) are scored on CSVs the script writes from
+//! the shared NSL-KDD files; without them those tests say so and skip.
+//!
 //! Needs the project venv (`bash .ci/setup.sh`).
 
-use crate::util::{data, extract, run, tempdir};
+use crate::util::{data, extract, run, shared_data, tempdir};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -63,15 +68,37 @@ fn conformance(name: &str) {
     }
 
     let bundles = dir.join("bundles");
-    let o = Command::new(python())
-        .arg(manifest().join("tests/conformance/make_models.py"))
-        .arg(&bundles)
-        .arg("--csv2017")
-        .arg(&csvs[0].1)
-        .arg("--csv2018")
-        .arg(&csvs[1].1)
-        .arg("--csvfixed")
-        .arg(&csvs[2].1)
+    make_models(
+        name,
+        &bundles,
+        &[
+            ("--csv2017", &csvs[0].1),
+            ("--csv2018", &csvs[1].1),
+            ("--csvfixed", &csvs[2].1),
+        ],
+    );
+    let bundle = bundles.join(name);
+    let profile = meta(&bundle)["profile"]
+        .as_str()
+        .expect("profile")
+        .to_string();
+    let csv = &csvs
+        .iter()
+        .find(|(p, _)| *p == profile)
+        .unwrap_or_else(|| panic!("{name}: unexpected profile {profile}"))
+        .1;
+    score_and_compare(name, &bundle, csv, &dir);
+}
+
+/// Runs make_models.py for bundle `name` into `bundles` with `args`.
+fn make_models(name: &str, bundles: &Path, args: &[(&str, &Path)]) {
+    let mut cmd = Command::new(python());
+    cmd.arg(manifest().join("tests/conformance/make_models.py"))
+        .arg(bundles);
+    for (flag, path) in args {
+        cmd.arg(flag).arg(path);
+    }
+    let o = cmd
         .args(["--only", name])
         .output()
         .expect("run make_models.py");
@@ -81,18 +108,18 @@ fn conformance(name: &str) {
         String::from_utf8_lossy(&o.stdout),
         String::from_utf8_lossy(&o.stderr)
     );
+}
 
-    let bundle = bundles.join(name);
-    let meta: serde_json::Value = serde_json::from_str(
+fn meta(bundle: &Path) -> serde_json::Value {
+    serde_json::from_str(
         &std::fs::read_to_string(bundle.join("model.json")).expect("read model.json"),
     )
-    .expect("parse model.json");
-    let profile = meta["profile"].as_str().expect("profile");
-    let csv = &csvs
-        .iter()
-        .find(|(p, _)| *p == profile)
-        .unwrap_or_else(|| panic!("{name}: unexpected profile {profile}"))
-        .1;
+    .expect("parse model.json")
+}
+
+/// Scores `csv` with `model check --scores` and compares with expected.csv.
+fn score_and_compare(name: &str, bundle: &Path, csv: &Path, dir: &Path) {
+    let meta = meta(bundle);
     let scores = dir.join("scores.csv");
     let b = bundle.display().to_string();
     let c = csv.display().to_string();
@@ -114,6 +141,48 @@ fn conformance(name: &str) {
         output["kind"].as_str().expect("output.kind"),
         output["alert_label"].as_str().unwrap_or("Anomaly"),
     );
+}
+
+/// The shared NSL-KDD folder, when present.
+fn nslkdd() -> Option<PathBuf> {
+    let d = shared_data()?.join("nslkdd");
+    ["header.arff", "KDDTest+.txt", "KDDTrain+_20Percent.txt"]
+        .iter()
+        .all(|f| d.join(f).is_file())
+        .then_some(d)
+}
+
+/// Builds context bundle `name` (with the fixed-profile flows when it mixes
+/// CIC features in) and scores the CSV make_models.py wrote for it,
+/// `bundles/NAME.csv`. Returns the bundle, or `None` when the NSL-KDD files
+/// are absent.
+fn conformance_kdd(name: &str, with_flows: bool) -> Option<PathBuf> {
+    conformance_kdd_in(name, name, with_flows)
+}
+
+/// [`conformance_kdd`] in the temporary directory `tag`.
+fn conformance_kdd_in(name: &str, tag: &str, with_flows: bool) -> Option<PathBuf> {
+    let Some(kdd) = nslkdd() else {
+        eprintln!("skipped {name}: the shared NSL-KDD files (../shared/data/nslkdd) are absent");
+        return None;
+    };
+    let dir = tempdir(&format!("conformance-{tag}"));
+    let fixed = dir.join("flowsfixed.csv");
+    let mut args: Vec<(&str, &Path)> = vec![("--nslkdd", &kdd)];
+    if with_flows {
+        let caps: Vec<PathBuf> = CAPTURES
+            .iter()
+            .map(|c| data().join("pcaps").join(c))
+            .collect();
+        let caps: Vec<&Path> = caps.iter().map(PathBuf::as_path).collect();
+        extract(&caps, &fixed, &["--profile", "fixed"]);
+        args.push(("--csvfixed", &fixed));
+    }
+    let bundles = dir.join("bundles");
+    make_models(name, &bundles, &args);
+    let bundle = bundles.join(name);
+    score_and_compare(name, &bundle, &bundles.join(format!("{name}.csv")), &dir);
+    Some(bundle)
 }
 
 fn read_table(path: &Path) -> (String, Vec<String>) {
@@ -273,4 +342,167 @@ fn rf_octets_matches_onnxruntime() {
 #[test]
 fn rf_fixed_v6_matches_onnxruntime() {
     conformance("rf_fixed_v6");
+}
+
+/// A scikit-learn Pipeline (OneHotEncoder over protocol_type/service/flag,
+/// StandardScaler, LogisticRegression) trained on NSL-KDD and exported with
+/// one graph input per column, loaded as exported: model.json lists the
+/// columns (in another order than the graph) and nothing else.
+#[test]
+fn kdd_pipeline_matches_onnxruntime() {
+    conformance_kdd("kdd_pipeline", false);
+}
+
+/// The same pipeline with its whole-number columns as int64 graph inputs,
+/// read through the int64 label output.
+#[test]
+fn kdd_pipeline_int64_matches_onnxruntime() {
+    conformance_kdd("kdd_pipeline_int64", false);
+}
+
+/// One flat float tensor, the categorical columns one-hot from category
+/// lists in model.json (services outside the list all zeros).
+#[test]
+fn kdd_onehot_matches_onnxruntime() {
+    conformance_kdd("kdd_onehot", false);
+}
+
+/// Ordinal codes from category lists (and header.arff's order when the list
+/// is left out), -1 for values a list lacks; standard scaler over them.
+#[test]
+fn kdd_ordinal_matches_onnxruntime() {
+    conformance_kdd("kdd_ordinal", false);
+}
+
+/// A fixed-profile bundle over CICFlowMeter features and NSL-KDD window
+/// columns, on flows with the window columns appended.
+#[test]
+fn mixed_windows_matches_onnxruntime() {
+    conformance_kdd("mixed_windows", true);
+}
+
+/// A change to model.json.
+type Edit = dyn Fn(&mut serde_json::Value);
+
+/// NSL-KDD's window columns, from `count` on.
+fn is_window(col: &str) -> bool {
+    const NON_WINDOW: [&str; 22] = [
+        "duration",
+        "protocol_type",
+        "service",
+        "flag",
+        "src_bytes",
+        "dst_bytes",
+        "land",
+        "wrong_fragment",
+        "urgent",
+        "hot",
+        "num_failed_logins",
+        "logged_in",
+        "num_compromised",
+        "root_shell",
+        "su_attempted",
+        "num_root",
+        "num_file_creations",
+        "num_shells",
+        "num_access_files",
+        "num_outbound_cmds",
+        "is_host_login",
+        "is_guest_login",
+    ];
+    !NON_WINDOW.contains(&col)
+}
+
+/// `model check` refuses the real pipeline graph under metadata that
+/// disagrees with it, naming the field: a graph input naming no column, a
+/// column with no graph input, a wrong tensor type, a category list that is
+/// not strings, a non-window KDD column in a fixed bundle, a categorical
+/// column in a flat float input with no encoding.
+#[test]
+fn kdd_pipeline_refusals_name_the_field() {
+    let Some(bundle) = conformance_kdd_in("kdd_pipeline", "kdd_pipeline_refusals", false) else {
+        return;
+    };
+    let good = meta(&bundle);
+    let inputs: Vec<String> = good["inputs"]
+        .as_array()
+        .expect("inputs")
+        .iter()
+        .map(|v| v.as_str().expect("input").to_string())
+        .collect();
+    let at = |col: &str| inputs.iter().position(|c| c == col).expect("column");
+    let service = at("service");
+    let cases: Vec<(&str, Box<Edit>, String, &str)> = vec![
+        (
+            "graph input naming no column",
+            Box::new(|m| {
+                let list = m["inputs"].as_array_mut().expect("inputs");
+                list.retain(|v| v != "flag");
+            }),
+            "inputs".into(),
+            "graph input \"flag\" names no column",
+        ),
+        (
+            "column with no graph input",
+            Box::new(|m| {
+                m["inputs"]
+                    .as_array_mut()
+                    .expect("inputs")
+                    .push("hot".into())
+            }),
+            format!("inputs[{}]", inputs.len()),
+            "column \"hot\" has no graph input",
+        ),
+        (
+            "wrong tensor type",
+            Box::new(|m| {
+                m["categories"] = serde_json::json!({"service": {"encoding": "ordinal"}});
+            }),
+            format!("inputs[{service}]"),
+            "graph input \"service\" is String; column service is numeric",
+        ),
+        (
+            "category list not strings",
+            Box::new(|m| {
+                m["categories"] =
+                    serde_json::json!({"service": {"encoding": "ordinal", "values": [1, 2]}});
+            }),
+            "categories.service.values[0]".into(),
+            "must hold strings",
+        ),
+        (
+            "non-window column in a fixed bundle",
+            Box::new(|m| m["profile"] = "fixed".into()),
+            format!(
+                "inputs[{}]",
+                inputs
+                    .iter()
+                    .position(|c| !is_window(c))
+                    .expect("a non-window column")
+            ),
+            "only profile kdd computes",
+        ),
+        (
+            "categorical column in one flat tensor",
+            Box::new(|m| m["input_name"] = "duration".into()),
+            format!("inputs[{}]", at("flag")),
+            "column flag is categorical",
+        ),
+    ];
+    for (what, edit, field, says) in cases {
+        let mut m = good.clone();
+        edit(&mut m);
+        std::fs::write(
+            bundle.join("model.json"),
+            serde_json::to_string_pretty(&m).expect("json"),
+        )
+        .expect("write model.json");
+        let o = run(&["model", "check", &bundle.display().to_string()]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{what}: accepted");
+        assert!(
+            err.contains(&format!("field `{field}`")) && err.contains(says),
+            "{what}: expected field `{field}` and {says:?}, got:\n{err}"
+        );
+    }
 }

@@ -1,13 +1,13 @@
 //! Model bundle metadata (`model.json`): `Bundle::parse` on arbitrary text.
 //! A bundle that parses must preprocess a row (with NaN and ±Infinity among
-//! its features) into finite-or-scaled values without panicking; an error
-//! must name the metadata file.
+//! its features, every context column set) into finite-or-scaled values
+//! without panicking; an error must name the metadata file.
 #![no_main]
 
 use flowsentinel::decode::Addr;
 use flowsentinel::features::NUM_FEATURES;
 use flowsentinel::infer::bundle::{Bundle, FlowRow, Input};
-use flowsentinel::kdd::KddRow;
+use flowsentinel::kdd::{KddCol, KddRow};
 use libfuzzer_sys::fuzz_target;
 use std::path::Path;
 
@@ -42,6 +42,12 @@ fuzz_target!(|text: &str| {
         match *input {
             Input::Feature(i) => assert!(i < NUM_FEATURES),
             Input::SrcOctet(k) | Input::DstOctet(k) => assert!(k < 4),
+            Input::OneHot { col, index } => {
+                assert!(index < col.vocabulary().map_or(0, <[_]>::len))
+            }
+            Input::Ordinal { col, ref codes } => {
+                assert_eq!(codes.len(), col.vocabulary().map_or(0, <[_]>::len))
+            }
             _ => {}
         }
     }
@@ -56,6 +62,16 @@ fuzz_target!(|text: &str| {
             _ => -(i as f64),
         };
     }
+    // A context row with every column set, categorical ones to a vocabulary
+    // index (the last one, or one past it, which no encoding may trip on).
+    let mut kdd = KddRow::default();
+    for (i, c) in KddCol::ALL.into_iter().enumerate() {
+        let v = match c.vocabulary() {
+            Some(v) => (v.len() - 1 + i % 2) as f64,
+            None => i as f64 * 0.37,
+        };
+        kdd.set(c, v);
+    }
     for (src, dst) in [
         (Addr::v4([10, 0, 0, 1]), Addr::v4([192, 168, 1, 254])),
         (Addr::v6([0x20; 16]), Addr::v6([0xfe; 16])),
@@ -68,10 +84,13 @@ fuzz_target!(|text: &str| {
             dst_port: 443,
             proto: 6,
             interim: false,
-            kdd: KddRow::default(),
+            kdd,
         };
         let mut out = vec![0f32; bundle.width()];
         bundle.preprocess(&row, &mut out);
+        for input in bundle.inputs.iter().filter(|i| i.is_text()) {
+            assert!(input.text(&row).len() < 64);
+        }
         if bundle.scaler.is_none() {
             // Without a scaler every value is the raw input with the
             // non-finite ones replaced: always a number.

@@ -1,6 +1,9 @@
-//! `model check`: loads a bundle, describes it, and optionally scores a flow
-//! CSV, writing one `label,score[,class probabilities]` row per input row.
+//! `model check`: loads a bundle, describes it (where every input column
+//! comes from, how categorical ones are encoded, how the graph is fed), and
+//! optionally scores a flow CSV, writing one `label,score[,class
+//! probabilities]` row per input row.
 
+use super::graph::{ColumnType, Feed};
 use super::{Device, GroupBy, LayoutSpec, Model, OutputKind};
 use crate::error::Error;
 use crate::flowcsv;
@@ -150,9 +153,40 @@ pub fn describe(model: &Model, lib: &str) -> String {
         b.nonfinite,
         b.scaler.as_ref().map_or("none", |x| x.kind)
     ));
-    s.push_str(&format!("inputs    {}\n", b.width()));
+    s.push_str(&match model.plan().feed {
+        Feed::Tensor(ref name) => format!("inputs    {} into graph input {name:?}\n", b.width()),
+        Feed::Columns(_) => format!(
+            "inputs    {}, one [batch, 1] graph input per column\n",
+            b.width()
+        ),
+    });
+    if b.needs_context() {
+        s.push_str("context   the pipeline computes connection context for this model\n");
+    }
     for (i, (name, input)) in b.input_names.iter().zip(&b.inputs).enumerate() {
-        s.push_str(&format!("  {i:>3} {:<32} {input:?}\n", name.trim()));
+        let fed = match model.plan().feed {
+            Feed::Columns(ref cols) => {
+                cols.iter()
+                    .find(|c| c.input == i)
+                    .map_or(String::new(), |c| {
+                        format!(
+                            " [{}]",
+                            match c.ty {
+                                ColumnType::Text => "string",
+                                ColumnType::F32 => "float32",
+                                ColumnType::F64 => "float64",
+                                ColumnType::I64 => "int64",
+                            }
+                        )
+                    })
+            }
+            Feed::Tensor(_) => String::new(),
+        };
+        s.push_str(&format!(
+            "  {i:>3} {:<32} {}{fed}\n",
+            name.trim(),
+            input.source()
+        ));
     }
     let kind = match b.output {
         OutputKind::Probabilities => "probabilities",

@@ -14,14 +14,17 @@
 pub mod bundle;
 pub mod check;
 pub mod error;
+pub mod graph;
 pub mod runtime;
 
 pub use bundle::{Bundle, FlowRow, GroupBy, LayoutSpec, OutputKind};
 pub use error::InferError;
 pub use runtime::Device;
 
-use ort::session::Session;
-use ort::value::{TensorElementType, TensorRef, ValueType};
+use graph::{shape_text, ColumnType, Feed, Plan, Port};
+use ort::session::{Session, SessionInputValue};
+use ort::value::{DynValue, Tensor, TensorElementType, TensorRef};
+use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
 use std::path::Path;
 
@@ -64,11 +67,12 @@ pub struct Model {
     /// The execution provider in use ("CPU" or "CUDA").
     pub provider: &'static str,
     session: Session,
-    input_name: String,
-    output_name: String,
+    plan: Plan,
     windows: Windows,
     row: Vec<f32>,
     input: Vec<f32>,
+    /// Per-column feeds: the batch's preprocessed values, row-major.
+    values: Vec<f64>,
 }
 
 /// Sequence windows: the last L−1 preprocessed vectors, overall or per source.
@@ -76,18 +80,6 @@ pub struct Model {
 struct Windows {
     overall: VecDeque<Vec<f32>>,
     by_src: HashMap<[u8; 16], VecDeque<Vec<f32>>>,
-}
-
-fn dims(t: &ValueType) -> Option<(TensorElementType, Vec<i64>)> {
-    Some((t.tensor_type()?, t.tensor_shape()?.to_vec()))
-}
-
-fn shape_text(d: &[i64]) -> String {
-    let parts: Vec<String> = d
-        .iter()
-        .map(|&x| if x < 0 { "?".into() } else { x.to_string() })
-        .collect();
-    format!("[{}]", parts.join(", "))
 }
 
 impl Model {
@@ -111,23 +103,32 @@ impl Model {
                 path: onnx.clone(),
                 reason: format!("not a usable ONNX model: {e}"),
             })?;
-        let (input_name, output_name) = check_graph(&bundle, &session)?;
+        let ports = |o: &[ort::value::Outlet]| o.iter().map(Port::of).collect::<Vec<_>>();
+        let plan = graph::plan(&bundle, &ports(session.inputs()), &ports(session.outputs()))?;
         let width = bundle.width();
         Ok(Model {
             provider,
-            input_name,
-            output_name,
+            plan,
             windows: Windows::default(),
             row: vec![0.0; width],
             input: Vec::new(),
+            values: Vec::new(),
             session,
             bundle,
         })
     }
 
+    /// How the graph is fed and read, as checked at load.
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
     /// Scores a batch of flows in order. Sequence windows carry over between
     /// batches.
     pub fn score(&mut self, rows: &[FlowRow]) -> Result<Scored, InferError> {
+        if let Feed::Columns(_) = self.plan.feed {
+            return self.score_columns(rows);
+        }
         let f = self.bundle.width();
         let len = self.bundle.layout.length();
         self.input.clear();
@@ -169,6 +170,67 @@ impl Model {
         self.run(rows.len())
     }
 
+    /// Scores a batch through a graph that takes one `[batch, 1]` tensor per
+    /// column (flat layouts only).
+    fn score_columns(&mut self, rows: &[FlowRow]) -> Result<Scored, InferError> {
+        let n = rows.len();
+        if n == 0 {
+            return Ok(Scored::default());
+        }
+        let Feed::Columns(columns) = &self.plan.feed else {
+            return Err(InferError::Run("the graph takes a single tensor".into()));
+        };
+        let f = self.bundle.width();
+        let run_err = |e: ort::Error| InferError::Run(e.to_string());
+        self.values.clear();
+        self.values.resize(n * f, 0.0);
+        for (r, out) in rows.iter().zip(self.values.chunks_exact_mut(f)) {
+            self.bundle.preprocess_f64(r, out);
+        }
+        let shape = vec![n as i64, 1];
+        let mut feeds: Vec<(Cow<'_, str>, SessionInputValue<'_>)> =
+            Vec::with_capacity(columns.len());
+        for c in columns {
+            let column = self.values.iter().skip(c.input).step_by(f.max(1));
+            let value: DynValue = match c.ty {
+                ColumnType::Text => {
+                    let input = self.bundle.inputs.get(c.input);
+                    let names: Vec<&str> = rows
+                        .iter()
+                        .map(|r| input.map_or("", |i| i.text(r)))
+                        .collect();
+                    Tensor::from_string_array((shape.clone(), names.as_slice()))
+                        .map_err(run_err)?
+                        .into_dyn()
+                }
+                ColumnType::F32 => {
+                    let v: Vec<f32> = column.map(|&x| x as f32).collect();
+                    Tensor::from_array((shape.clone(), v))
+                        .map_err(run_err)?
+                        .into_dyn()
+                }
+                ColumnType::F64 => {
+                    let v: Vec<f64> = column.copied().collect();
+                    Tensor::from_array((shape.clone(), v))
+                        .map_err(run_err)?
+                        .into_dyn()
+                }
+                ColumnType::I64 => {
+                    let v: Vec<i64> = column.map(|&x| x as i64).collect();
+                    Tensor::from_array((shape.clone(), v))
+                        .map_err(run_err)?
+                        .into_dyn()
+                }
+            };
+            feeds.push((Cow::Borrowed(c.name.as_str()), value.into()));
+        }
+        let outputs = self.session.run(feeds).map_err(run_err)?;
+        let out = outputs
+            .get(self.plan.output.as_str())
+            .ok_or_else(|| InferError::Run(format!("no output {:?}", self.plan.output)))?;
+        verdicts(&self.bundle, &self.plan.output, out, n, &[])
+    }
+
     fn run(&mut self, n: usize) -> Result<Scored, InferError> {
         if n == 0 {
             return Ok(Scored::default());
@@ -180,321 +242,149 @@ impl Model {
             LayoutSpec::Flat => vec![n as i64, f as i64],
             LayoutSpec::Sequence { .. } => vec![n as i64, len as i64, f as i64],
         };
+        let Feed::Tensor(input_name) = &self.plan.feed else {
+            return Err(InferError::Run(
+                "the graph takes one input per column".into(),
+            ));
+        };
         let tensor = TensorRef::from_array_view((shape, self.input.as_slice())).map_err(run_err)?;
         let outputs = self
             .session
-            .run(ort::inputs![self.input_name.as_str() => tensor])
+            .run(ort::inputs![input_name.as_str() => tensor])
             .map_err(run_err)?;
         let out = outputs
-            .get(self.output_name.as_str())
-            .ok_or_else(|| InferError::Run(format!("no output {:?}", self.output_name)))?;
-        let b = &self.bundle;
-        let mut scored = Scored::default();
-        match b.output {
-            OutputKind::Probabilities => {
-                let (shape, data) = out.try_extract_tensor::<f32>().map_err(run_err)?;
-                let c = b.labels.len();
-                if shape.len() != 2 || shape.first() != Some(&(n as i64)) || data.len() != n * c {
-                    return Err(InferError::Run(format!(
-                        "output {:?} has shape {}, expected [{n}, {c}] (output.classes)",
-                        self.output_name,
-                        shape_text(shape)
-                    )));
-                }
-                scored.verdicts = data
-                    .chunks_exact(c)
-                    .map(|p| {
-                        let mut best = 0;
-                        for (i, &x) in p.iter().enumerate() {
-                            if x > p.get(best).copied().unwrap_or(f32::NEG_INFINITY) {
-                                best = i;
-                            }
-                        }
-                        let score = f64::from(p.get(best).copied().unwrap_or(0.0));
-                        let t = b.thresholds.get(best).copied().unwrap_or(0.0);
-                        Verdict {
-                            label: best,
-                            score,
-                            alert: best != b.benign && score >= t,
-                        }
-                    })
-                    .collect();
-                scored.probs = data.to_vec();
-                scored.classes = c;
-            }
-            OutputKind::Labels => {
-                let idx: Vec<usize> = match out.dtype().tensor_type() {
-                    Some(TensorElementType::String) => {
-                        let (_, names) = out.try_extract_strings().map_err(run_err)?;
-                        names
-                            .iter()
-                            .map(|s| {
-                                b.labels.iter().position(|l| l == s).ok_or_else(|| {
-                                    InferError::Run(format!(
-                                        "the graph predicted {s:?}, which is not one of output.classes"
-                                    ))
-                                })
-                            })
-                            .collect::<Result<_, _>>()?
-                    }
-                    _ => {
-                        let (_, data) = out.try_extract_tensor::<i64>().map_err(run_err)?;
-                        data.iter()
-                            .map(|&k| {
-                                usize::try_from(k)
-                                    .ok()
-                                    .filter(|&k| k < b.labels.len())
-                                    .ok_or_else(|| {
-                                        InferError::Run(format!(
-                                            "the graph predicted class {k}, outside output.classes"
-                                        ))
-                                    })
-                            })
-                            .collect::<Result<_, _>>()?
-                    }
-                };
-                if idx.len() != n {
-                    return Err(InferError::Run(format!(
-                        "output {:?} gave {} labels for {n} flows",
-                        self.output_name,
-                        idx.len()
-                    )));
-                }
-                scored.verdicts = idx
-                    .into_iter()
-                    .map(|label| Verdict {
-                        label,
-                        score: 1.0,
-                        alert: label != b.benign,
-                    })
-                    .collect();
-            }
-            OutputKind::Reconstruction => {
-                let (_, data) = out.try_extract_tensor::<f32>().map_err(run_err)?;
-                let per = f * len;
-                if data.len() != self.input.len() {
-                    return Err(InferError::Run(format!(
-                        "output {:?} has {} values, the input {}",
-                        self.output_name,
-                        data.len(),
-                        self.input.len()
-                    )));
-                }
-                let t = b.thresholds.get(1).copied().unwrap_or(f64::INFINITY);
-                scored.verdicts = data
-                    .chunks_exact(per)
-                    .zip(self.input.chunks_exact(per))
-                    .map(|(o, x)| {
-                        let sum: f64 = o
-                            .iter()
-                            .zip(x)
-                            .map(|(&a, &b)| {
-                                let d = f64::from(a) - f64::from(b);
-                                d * d
-                            })
-                            .sum();
-                        let score = sum / per as f64;
-                        let alert = score >= t;
-                        Verdict {
-                            label: usize::from(alert),
-                            score,
-                            alert,
-                        }
-                    })
-                    .collect();
-            }
-        }
-        Ok(scored)
+            .get(self.plan.output.as_str())
+            .ok_or_else(|| InferError::Run(format!("no output {:?}", self.plan.output)))?;
+        verdicts(&self.bundle, &self.plan.output, out, n, &self.input)
     }
 }
 
-/// The graph input or output named by the metadata, or the only one when it
-/// names none.
-fn pick<'a>(
-    outlets: &'a [ort::value::Outlet],
-    named: Option<&str>,
-    what: &str,
-    verb: &str,
-) -> Result<&'a ort::value::Outlet, String> {
-    let names = || {
-        outlets
-            .iter()
-            .map(|o| format!("{:?}", o.name()))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    match (named, outlets) {
-        (Some(n), _) => outlets
-            .iter()
-            .find(|o| o.name() == n)
-            .ok_or_else(|| format!("the graph has no {what} {n:?} (it has {})", names())),
-        (None, [one]) => Ok(one),
-        (None, _) => Err(format!(
-            "the graph has {} {what}s ({}); name the one to {verb}",
-            outlets.len(),
-            names()
-        )),
-    }
-}
-
-/// Checks the graph's input and output against the metadata; returns the
-/// names to feed and read.
-fn check_graph(b: &Bundle, s: &Session) -> Result<(String, String), InferError> {
-    let path = b.dir.join("model.json");
-    let field = |field: &str, reason: String| InferError::Field {
-        path: path.clone(),
-        field: field.into(),
-        reason,
-    };
-    let input = pick(s.inputs(), b.graph_input.as_deref(), "input", "feed")
-        .map_err(|reason| field("input_name", reason))?;
-    let (ty, shape) = dims(input.dtype()).ok_or_else(|| {
-        field(
-            "input_name",
-            format!("graph input {:?} is not a tensor", input.name()),
-        )
-    })?;
-    if ty != TensorElementType::Float32 {
-        return Err(field(
-            "input_name",
-            format!("graph input {:?} is {ty:?}, not float32", input.name()),
-        ));
-    }
-    let f = b.width() as i64;
-    let want: Vec<i64> = match b.layout {
-        LayoutSpec::Flat => vec![-1, f],
-        LayoutSpec::Sequence { length, .. } => vec![-1, length as i64, f],
-    };
-    if shape.len() != want.len() {
-        return Err(field(
-            "layout",
-            format!(
-                "graph input {:?} has rank {} {}, but layout {} feeds {}",
-                input.name(),
-                shape.len(),
-                shape_text(&shape),
-                if want.len() == 2 { "flat" } else { "sequence" },
-                if want.len() == 2 {
-                    "[batch, F]".to_string()
-                } else {
-                    "[batch, L, F]".to_string()
-                }
-            ),
-        ));
-    }
-    if let (Some(&w), Some(&g)) = (want.last(), shape.last()) {
-        if g >= 0 && g != w {
-            return Err(field(
-                "inputs",
-                format!(
-                    "lists {w} columns but graph input {:?} {} takes {g}",
-                    input.name(),
-                    shape_text(&shape)
-                ),
-            ));
-        }
-    }
-    if let (Some(&l), Some(&g)) = (want.get(1).filter(|_| want.len() == 3), shape.get(1)) {
-        if g >= 0 && g != l {
-            return Err(field(
-                "layout.length",
-                format!(
-                    "is {l} but graph input {:?} {} takes sequences of {g}",
-                    input.name(),
-                    shape_text(&shape)
-                ),
-            ));
-        }
-    }
-    if shape.first().is_some_and(|&d| d >= 0) {
-        return Err(field(
-            "input_name",
-            format!(
-                "graph input {:?} {} has a fixed batch size; it must be dynamic",
-                input.name(),
-                shape_text(&shape)
-            ),
-        ));
-    }
-
-    let output = pick(s.outputs(), b.graph_output.as_deref(), "output", "read")
-        .map_err(|reason| field("output.name", reason))?;
-    let (oty, oshape) = dims(output.dtype()).ok_or_else(|| {
-        field(
-            "output.name",
-            format!(
-                "graph output {:?} is not a tensor (for scikit-learn models, export with zipmap disabled)",
-                output.name()
-            ),
-        )
-    })?;
-    let oname = output.name();
+/// The verdicts of `n` flows from the graph's output `out`; `input` is what
+/// a reconstruction is compared with.
+fn verdicts(
+    b: &Bundle,
+    output_name: &str,
+    out: &DynValue,
+    n: usize,
+    input: &[f32],
+) -> Result<Scored, InferError> {
+    let run_err = |e: ort::Error| InferError::Run(e.to_string());
+    let f = b.width();
+    let len = b.layout.length();
+    let mut scored = Scored::default();
     match b.output {
         OutputKind::Probabilities => {
-            if oty != TensorElementType::Float32 {
-                return Err(field(
-                    "output.kind",
-                    format!("probabilities need a float32 output; {oname:?} is {oty:?}"),
-                ));
+            let (shape, data) = out.try_extract_tensor::<f32>().map_err(run_err)?;
+            let c = b.labels.len();
+            if shape.len() != 2 || shape.first() != Some(&(n as i64)) || data.len() != n * c {
+                return Err(InferError::Run(format!(
+                    "output {:?} has shape {}, expected [{n}, {c}] (output.classes)",
+                    output_name,
+                    shape_text(shape)
+                )));
             }
-            if oshape.len() != 2 {
-                return Err(field(
-                    "output.kind",
-                    format!(
-                        "probabilities need a [batch, C] output; {oname:?} is {}",
-                        shape_text(&oshape)
-                    ),
-                ));
-            }
-            let c = b.labels.len() as i64;
-            if let Some(&g) = oshape.get(1) {
-                if g >= 0 && g != c {
-                    return Err(field(
-                        "output.classes",
-                        format!("lists {c} classes but graph output {oname:?} gives {g}"),
-                    ));
-                }
-            }
+            scored.verdicts = data
+                .chunks_exact(c)
+                .map(|p| {
+                    let mut best = 0;
+                    for (i, &x) in p.iter().enumerate() {
+                        if x > p.get(best).copied().unwrap_or(f32::NEG_INFINITY) {
+                            best = i;
+                        }
+                    }
+                    let score = f64::from(p.get(best).copied().unwrap_or(0.0));
+                    let t = b.thresholds.get(best).copied().unwrap_or(0.0);
+                    Verdict {
+                        label: best,
+                        score,
+                        alert: best != b.benign && score >= t,
+                    }
+                })
+                .collect();
+            scored.probs = data.to_vec();
+            scored.classes = c;
         }
         OutputKind::Labels => {
-            if !matches!(oty, TensorElementType::Int64 | TensorElementType::String) {
-                return Err(field(
-                    "output.kind",
-                    format!("labels need an int64 or string output; {oname:?} is {oty:?}"),
-                ));
+            let idx: Vec<usize> = match out.dtype().tensor_type() {
+                Some(TensorElementType::String) => {
+                    let (_, names) = out.try_extract_strings().map_err(run_err)?;
+                    names
+                        .iter()
+                        .map(|s| {
+                            b.labels.iter().position(|l| l == s).ok_or_else(|| {
+                                InferError::Run(format!(
+                                    "the graph predicted {s:?}, which is not one of output.classes"
+                                ))
+                            })
+                        })
+                        .collect::<Result<_, _>>()?
+                }
+                _ => {
+                    let (_, data) = out.try_extract_tensor::<i64>().map_err(run_err)?;
+                    data.iter()
+                        .map(|&k| {
+                            usize::try_from(k)
+                                .ok()
+                                .filter(|&k| k < b.labels.len())
+                                .ok_or_else(|| {
+                                    InferError::Run(format!(
+                                        "the graph predicted class {k}, outside output.classes"
+                                    ))
+                                })
+                        })
+                        .collect::<Result<_, _>>()?
+                }
+            };
+            if idx.len() != n {
+                return Err(InferError::Run(format!(
+                    "output {:?} gave {} labels for {n} flows",
+                    output_name,
+                    idx.len()
+                )));
             }
-            if oshape.len() != 1 {
-                return Err(field(
-                    "output.kind",
-                    format!(
-                        "labels need a [batch] output; {oname:?} is {}",
-                        shape_text(&oshape)
-                    ),
-                ));
-            }
+            scored.verdicts = idx
+                .into_iter()
+                .map(|label| Verdict {
+                    label,
+                    score: 1.0,
+                    alert: label != b.benign,
+                })
+                .collect();
         }
         OutputKind::Reconstruction => {
-            if oty != TensorElementType::Float32 || oshape.len() != shape.len() {
-                return Err(field(
-                    "output.kind",
-                    format!(
-                        "a reconstruction must have the input's shape {}; {oname:?} is {oty:?} {}",
-                        shape_text(&shape),
-                        shape_text(&oshape)
-                    ),
-                ));
+            let (_, data) = out.try_extract_tensor::<f32>().map_err(run_err)?;
+            let per = f * len;
+            if data.len() != input.len() {
+                return Err(InferError::Run(format!(
+                    "output {:?} has {} values, the input {}",
+                    output_name,
+                    data.len(),
+                    input.len()
+                )));
             }
-            for (i, (&g, &w)) in oshape.iter().zip(&want).enumerate().skip(1) {
-                if g >= 0 && g != w {
-                    return Err(field(
-                        "output.kind",
-                        format!(
-                            "a reconstruction must have the input's shape; dimension {i} of {oname:?} is {g}, not {w}"
-                        ),
-                    ));
-                }
-            }
+            let t = b.thresholds.get(1).copied().unwrap_or(f64::INFINITY);
+            scored.verdicts = data
+                .chunks_exact(per)
+                .zip(input.chunks_exact(per))
+                .map(|(o, x)| {
+                    let sum: f64 = o
+                        .iter()
+                        .zip(x)
+                        .map(|(&a, &b)| {
+                            let d = f64::from(a) - f64::from(b);
+                            d * d
+                        })
+                        .sum();
+                    let score = sum / per as f64;
+                    let alert = score >= t;
+                    Verdict {
+                        label: usize::from(alert),
+                        score,
+                        alert,
+                    }
+                })
+                .collect();
         }
     }
-    Ok((input.name().to_string(), oname.to_string()))
+    Ok(scored)
 }

@@ -3,18 +3,31 @@
 CICFlowMeter CSVs, with fixed random weights, and the scores onnxruntime gives
 them on a flow CSV.
 
-    make_models.py OUTDIR --csv2017 F17.csv --csv2018 F18.csv [--csvfixed FX.csv]
-                   [--only NAME ...] [--self-check]
+    make_models.py OUTDIR [--csv2017 F17.csv] [--csv2018 F18.csv] [--csvfixed FX.csv]
+                   [--nslkdd DIR] [--only NAME ...] [--self-check]
 
 writes OUTDIR/NAME/{model.onnx, model.json, expected.csv} for every bundle
 (see BUNDLES below). expected.csv is what `flowsentinel model check NAME
 --csv CSV --scores OUT.csv` must print, CSV being the flow CSV of the bundle's
-profile (fixed-profile bundles are skipped when --csvfixed is not given).
+profile (a bundle whose CSV is not given is skipped, or refused under --only).
+
+Bundles over connection context (NSL-KDD columns) need --nslkdd, the folder
+holding header.arff, KDDTest+.txt and KDDTrain+_20Percent.txt. They are scored
+on a CSV this script writes, OUTDIR/NAME.csv: a few hundred rows of
+KDDTest+.txt under a header of the 41 header.arff names, `class`, and identity
+columns (the layout of `extract --profile kdd`), or, for a bundle mixing
+CICFlowMeter and window columns, the fixed-profile flows with the NSL-KDD
+window columns of those rows appended. The scikit-learn pipelines are trained
+on a slice of KDDTrain+_20Percent.txt and exported with one graph input per
+column (string for protocol_type, service and flag).
 
 The reference scorer (`score_csv`) implements models/README.md from the
 written model.json alone: float64 parsing of the Java spellings, nonfinite
 replacement and scaling in float64 (a zero range or std counts as 1), a float32
-cast, sequence windows of the row and the L-1 rows before it in CSV order
+cast (or, for a graph with one input per column, each column's own type:
+strings by name, float32, float64, int64 truncated), categorical columns
+expanded as `categories` says (one-hot: 1 for the row's value; ordinal: its
+position in the list, -1 when absent), sequence windows of the row and the L-1 rows before it in CSV order
 (overall or per source IP), zero vectors for the missing leading positions.
 
 Everything is seeded (numpy RandomState), so a rerun on the same CSVs writes
@@ -106,14 +119,75 @@ def ip_octet(text, k):
     return float(ip.packed[k - 1])
 
 
-def raw_matrix(flows, inputs):
-    """The model's input columns as float64 [N, F], pseudo-columns included."""
+# NSL-KDD (header.arff): the 41 column names and the vocabularies of the three
+# categorical ones, read by load_nslkdd().
+KDD = {"names": [], "vocab": {}}
+KDD_WINDOWS_FROM = "count"
+KDD_PER_SOURCE = ("src_count", "src_same_srv_rate", "src_diff_srv_rate", "src_diff_host_count",
+                  "src_diff_port_count", "src_serror_rate", "src_rerror_rate", "src_host_count",
+                  "src_host_same_srv_rate", "src_host_diff_srv_rate", "src_host_diff_host_count",
+                  "src_host_diff_port_count", "src_host_serror_rate", "src_host_rerror_rate")
+
+
+def load_nslkdd(folder):
+    names, vocab = [], {}
+    with open(os.path.join(folder, "header.arff")) as f:
+        for line in f:
+            m = re.match(r"@attribute\s+'([^']+)'\s+(.*)$", line.strip())
+            if not m or m.group(1) == "class":
+                continue
+            names.append(m.group(1))
+            if m.group(1) in ("protocol_type", "service", "flag"):
+                vocab[m.group(1)] = re.findall(r"'([^']+)'", m.group(2))
+    assert len(names) == 41, names
+    KDD["names"], KDD["vocab"] = names, vocab
+
+
+def is_kdd(name):
+    return name in KDD["names"] or name in KDD_PER_SOURCE
+
+
+def encoding_of(meta, name):
+    """(column, kind, value) for an input expanded by `categories`: ("service",
+    "onehot", "http") for service_http, ("service", "ordinal", None) for an
+    ordinal service; None otherwise."""
+    cats = meta.get("categories") or {}
+    if name in cats and cats[name]["encoding"] == "ordinal":
+        return name, "ordinal", None
+    if is_kdd(name):
+        return None
+    for col, c in cats.items():
+        prefix = c.get("prefix", col + "_")
+        if c["encoding"] == "onehot" and name.startswith(prefix):
+            return col, "onehot", name[len(prefix):]
+    return None
+
+
+def is_text(meta, name):
+    """An unencoded categorical column: fed by name as strings."""
+    return name in KDD["vocab"] and encoding_of(meta, name) is None
+
+
+def raw_matrix(flows, inputs, meta=None):
+    """The model's input columns as float64 [N, F], pseudo-columns included;
+    categorical columns encoded as `categories` says, 0 for unencoded ones
+    (which only a per-column graph takes, as strings)."""
+    meta = meta or {}
     cols = []
     for name in inputs:
         m = OCTET.match(name.strip())
+        enc = encoding_of(meta, name.strip())
         if m:
             ips = flows.strings("Src IP" if m.group(1) == "Src" else "Dst IP")
             cols.append([ip_octet(s, int(m.group(2))) for s in ips])
+        elif enc and enc[1] == "onehot":
+            cols.append([1.0 if v == enc[2] else 0.0 for v in flows.strings(enc[0])])
+        elif enc:
+            values = meta["categories"][enc[0]].get("values") or KDD["vocab"][enc[0]]
+            cols.append([float(values.index(v)) if v in values else -1.0
+                         for v in flows.strings(enc[0])])
+        elif is_text(meta, name.strip()):
+            cols.append([0.0] * len(flows.rows))
         else:
             # float() reads Java's "NaN", "Infinity", "-Infinity" and "1.5E8".
             cols.append([float(s) for s in flows.strings(name)])
@@ -181,7 +255,7 @@ def windows(x32, length, keys):
 
 def model_input(meta, flows):
     """The float32 array the sensor must feed the graph for this CSV."""
-    raw = raw_matrix(flows, meta["inputs"])
+    raw = raw_matrix(flows, meta["inputs"], meta)
     x32 = preprocess64(raw, meta.get("preprocess", {})).astype(np.float32)
     lay = meta.get("layout", {"kind": "flat"})
     if lay["kind"] == "flat":
@@ -199,14 +273,47 @@ def session(path):
     return ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
 
 
-def run_graph(bundle, meta, x):
+def per_column(meta, ins):
+    """The graph takes one input per column (models/README.md)."""
+    if len(ins) == 1:
+        return len(meta["inputs"]) == 1 and ins[0].name.strip() == meta["inputs"][0].strip()
+    return "input_name" not in meta
+
+
+def column_feed(meta, flows, ins):
+    """{graph input: [N, 1] array}: strings for unencoded categorical columns,
+    the preprocessed float64 value cast to the input's type for the rest."""
+    names = [n.strip() for n in meta["inputs"]]
+    x64 = preprocess64(raw_matrix(flows, meta["inputs"], meta), meta.get("preprocess", {}))
+    feed = {}
+    for i in ins:
+        j = names.index(i.name.strip())
+        if i.type == "tensor(string)":
+            v = np.array(flows.strings(names[j]), dtype=object)
+        elif i.type == "tensor(float)":
+            v = x64[:, j].astype(np.float32)
+        elif i.type == "tensor(double)":
+            v = x64[:, j]
+        elif i.type == "tensor(int64)":
+            v = np.trunc(x64[:, j]).astype(np.int64)
+        else:
+            raise SystemExit(f"graph input {i.name}: unexpected {i.type}")
+        feed[i.name] = v.reshape(-1, 1)
+    return feed
+
+
+def run_graph(bundle, meta, x, flows=None):
     sess = session(os.path.join(bundle, "model.onnx"))
     ins = sess.get_inputs()
-    in_name = meta.get("input_name") or (ins[0].name if len(ins) == 1 else None)
     outs = [o.name for o in sess.get_outputs()]
     out_name = meta["output"].get("name") or (outs[0] if len(outs) == 1 else None)
-    if in_name is None or out_name is None:
-        raise SystemExit(f"{bundle}: input_name/output.name needed")
+    if out_name is None:
+        raise SystemExit(f"{bundle}: output.name needed")
+    if per_column(meta, ins):
+        return sess.run([out_name], column_feed(meta, flows, ins))[0]
+    in_name = meta.get("input_name") or (ins[0].name if len(ins) == 1 else None)
+    if in_name is None:
+        raise SystemExit(f"{bundle}: input_name needed")
     return sess.run([out_name], {in_name: x})[0]
 
 
@@ -216,7 +323,7 @@ def score_csv(bundle, flows):
     with open(os.path.join(bundle, "model.json")) as f:
         meta = json.load(f)
     x = model_input(meta, flows)
-    y = run_graph(bundle, meta, x)
+    y = run_graph(bundle, meta, x, flows)
     out = meta["output"]
     kind = out["kind"]
     if kind == "probabilities":
@@ -406,6 +513,127 @@ def build_ae(spec, x64, rs, seed):
     return finish(g), w
 
 
+KDD_TRAIN_ROWS = 3000
+
+
+def kdd_rows(name):
+    with open(os.path.join(KDD["folder"], name), newline="") as f:
+        return [r for r in csv.reader(f) if r]
+
+
+def kdd_frame(rows, columns):
+    """An object array [N, len(columns)] of NSL-KDD rows: strings for the
+    categorical columns, floats for the rest (what pandas reads)."""
+    idx = [KDD["names"].index(c) for c in columns]
+    out = np.empty((len(rows), len(columns)), dtype=object)
+    for j, i in enumerate(idx):
+        text = columns[j] in KDD["vocab"]
+        for r, row in enumerate(rows):
+            out[r, j] = row[i] if text else float(row[i])
+    return out
+
+
+def build_pipeline(spec, rs, seed):
+    """A scikit-learn Pipeline as a notebook trains it on an NSL-KDD frame:
+    ColumnTransformer(OneHotEncoder(handle_unknown='ignore') over the string
+    columns, StandardScaler over the rest), then LogisticRegression; exported
+    by skl2onnx with one graph input per column, in the frame's column order
+    (`spec["graph_columns"]`), which need not be the order of `inputs`."""
+    from skl2onnx.common.data_types import (FloatTensorType, Int64TensorType,
+                                            StringTensorType)
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+    from skl2onnx import convert_sklearn
+    cols = spec["graph_columns"]
+    rows = kdd_rows("KDDTrain+_20Percent.txt")
+    pick = rs.choice(len(rows), size=KDD_TRAIN_ROWS, replace=False)
+    rows = [rows[i] for i in sorted(pick)]
+    classes = spec["output"]["classes"]
+    y = np.array([classes.index(r[41]) if r[41] in classes else len(classes) - 1 for r in rows])
+    if len(set(y.tolist())) != len(classes):
+        return None, None
+    cat = [j for j, c in enumerate(cols) if c in KDD["vocab"]]
+    num = [j for j, c in enumerate(cols) if c not in KDD["vocab"]]
+    pipe = Pipeline([
+        ("columns", ColumnTransformer([
+            ("onehot", OneHotEncoder(handle_unknown="ignore"), cat),
+            ("scale", StandardScaler(), num)])),
+        ("clf", LogisticRegression(C=float(rs.choice([0.002, 0.005, 0.01, 0.03])),
+                                   max_iter=2000))])
+    pipe.fit(kdd_frame(rows, cols), y)
+    types = []
+    for c in cols:
+        if c in KDD["vocab"]:
+            t = StringTensorType([None, 1])
+        elif spec.get("int64") and c in spec["int64"]:
+            t = Int64TensorType([None, 1])
+        else:
+            t = FloatTensorType([None, 1])
+        types.append((c, t))
+    m = convert_sklearn(pipe, initial_types=types, options={id(pipe.steps[-1][1]): {"zipmap": False}},
+                        target_opset={"": OPSET, "ai.onnx.ml": 3})
+    m.graph.name = "Pipeline"
+    return m, pipe
+
+
+def pipeline_proba(spec, pipe, flows):
+    """scikit-learn's own probabilities for the CSV's rows (numbers as the
+    float32 the graph takes)."""
+    cols = spec["graph_columns"]
+    frame = np.empty((len(flows.rows), len(cols)), dtype=object)
+    for j, c in enumerate(cols):
+        v = flows.strings(c)
+        frame[:, j] = v if c in KDD["vocab"] else [float(np.float32(t)) for t in v]
+    return pipe.predict_proba(frame)
+
+
+# ----------------------------------------------------------------------------
+# KDD CSVs
+# ----------------------------------------------------------------------------
+
+KDD_TEST_ROWS = 300
+PROTO_NUMBER = {"tcp": 6, "udp": 17, "icmp": 1}
+
+
+def kdd_test_rows():
+    """Every 75th row of KDDTest+.txt: 300 rows of every kind."""
+    rows = kdd_rows("KDDTest+.txt")
+    step = max(1, len(rows) // KDD_TEST_ROWS)
+    return rows[::step][:KDD_TEST_ROWS]
+
+
+def write_kdd_csv(path):
+    """The layout of `extract --profile kdd`: the 41 header.arff names, class,
+    then identity columns (synthetic here: KDD has no addresses)."""
+    ident = ["Flow ID", "Src IP", "Src Port", "Dst IP", "Dst Port", "Protocol", "Timestamp"]
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(KDD["names"] + ["class"] + ident)
+        for i, r in enumerate(kdd_test_rows()):
+            src, dst = f"10.1.{i // 200}.{i % 200 + 1}", "192.168.7.1"
+            sport, dport, proto = 40000 + i, 80, PROTO_NUMBER[r[1]]
+            w.writerow(r[:41] + [r[41], f"{dst}-{src}-{dport}-{sport}-{proto}", src, sport, dst,
+                                 dport, proto, "2026-01-01 00:00:00"])
+
+
+def write_mixed_csv(path, fixed_csv):
+    """Fixed-profile flows with the NSL-KDD window columns of KDDTest+ rows
+    appended (row i gets test row i modulo their count)."""
+    windows = KDD["names"][KDD["names"].index(KDD_WINDOWS_FROM):]
+    idx = [KDD["names"].index(c) for c in windows]
+    kdd = kdd_test_rows()
+    with open(fixed_csv, newline="") as f:
+        rows = [r for r in csv.reader(f) if r]
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(rows[0] + windows)
+        for i, r in enumerate(rows[1:]):
+            k = kdd[i % len(kdd)]
+            w.writerow(r + [k[j] for j in idx])
+
+
 # ----------------------------------------------------------------------------
 # Independent forward passes (--self-check)
 # ----------------------------------------------------------------------------
@@ -475,6 +703,13 @@ C18 = ["Flow Duration", "Tot Fwd Pkts", "Tot Bwd Pkts", "TotLen Fwd Pkts", "TotL
        "Pkt Size Avg", "Fwd URG Flags"]
 OCTETS = [f"{s} IP octet {k}" for s in ("Src", "Dst") for k in range(1, 5)]
 
+KDD_PIPE = ["duration", "protocol_type", "service", "flag", "src_bytes", "dst_bytes",
+            "logged_in", "count", "srv_count", "serror_rate", "rerror_rate", "same_srv_rate",
+            "diff_srv_rate", "dst_host_count", "dst_host_srv_count",
+            "dst_host_same_srv_rate", "dst_host_serror_rate"]
+KDD_INTS = {"duration", "src_bytes", "dst_bytes", "logged_in", "count", "srv_count",
+            "dst_host_count", "dst_host_srv_count"}
+
 SEQ3 = lambda group: {"kind": "sequence", "length": 3, "group_by": group}
 
 BUNDLES = [
@@ -526,6 +761,59 @@ BUNDLES = [
          layout={"kind": "flat"}, nonfinite="zero", scaler="standard",
          output={"kind": "probabilities", "name": "probabilities",
                  "classes": ["Benign", "DoS", "PortScan"]}),
+    # Connection context (--nslkdd). A Pipeline with one graph input per
+    # column: protocol_type, service and flag as strings; `inputs` lists the
+    # columns in another order than the graph's.
+    dict(name="kdd_pipeline", build="pipeline", profile="kdd", csv="kdd", seed=9000,
+         graph_columns=KDD_PIPE, inputs=KDD_PIPE[::-1], layout={"kind": "flat"},
+         nonfinite="zero", scaler=None,
+         output={"kind": "probabilities", "name": "probabilities",
+                 "classes": ["normal", "neptune", "attack"], "benign": "normal"}),
+    # The same with the whole-number columns as int64 (as skl2onnx guesses them
+    # from a pandas frame of integers), read through the int64 label output.
+    dict(name="kdd_pipeline_int64", build="pipeline", profile="kdd", csv="kdd", seed=9100,
+         graph_columns=KDD_PIPE, inputs=KDD_PIPE, int64=[c for c in KDD_PIPE if c in KDD_INTS],
+         layout={"kind": "flat"}, nonfinite="zero", scaler=None,
+         output={"kind": "labels", "name": "label",
+                 "classes": ["normal", "neptune", "attack"], "benign": "normal"}),
+    # One flat float tensor: categorical columns one-hot from category lists
+    # (pd.get_dummies names), services outside the list all zeros.
+    dict(name="kdd_onehot", build="rf", profile="kdd", csv="kdd", seed=9200,
+         inputs=["duration", "src_bytes", "dst_bytes", "count", "srv_count", "serror_rate",
+                 "same_srv_rate", "dst_host_count", "dst_host_srv_count",
+                 "protocol_type_tcp", "protocol_type_udp", "protocol_type_icmp",
+                 "service_http", "service_private", "service_domain_u", "service_smtp",
+                 "service_ftp_data", "service_ecr_i", "flag_SF", "flag_S0", "flag_REJ"],
+         categories={"protocol_type": {"encoding": "onehot"},
+                     "service": {"encoding": "onehot",
+                                 "values": ["domain_u", "ecr_i", "ftp_data", "http", "other",
+                                            "private", "smtp"]},
+                     "flag": {"encoding": "onehot", "values": ["REJ", "S0", "SF"]}},
+         layout={"kind": "flat"}, nonfinite="zero", scaler="minmax",
+         output={"kind": "probabilities", "name": "probabilities",
+                 "classes": ["normal", "dos", "probe"], "benign": "normal"}),
+    # Ordinal codes (pandas Categorical): protocol_type in header.arff order (no
+    # list), service and flag from lists, -1 for values they lack.
+    dict(name="kdd_ordinal", build="mlp", profile="kdd", csv="kdd", seed=9300,
+         inputs=["protocol_type", "service", "flag", "duration", "src_bytes", "dst_bytes",
+                 "logged_in", "count", "srv_count", "rerror_rate", "diff_srv_rate",
+                 "dst_host_same_srv_rate", "dst_host_serror_rate"],
+         categories={"protocol_type": {"encoding": "ordinal"},
+                     "service": {"encoding": "ordinal",
+                                 "values": ["domain_u", "ecr_i", "eco_i", "ftp", "ftp_data",
+                                            "http", "other", "private", "smtp", "telnet"]},
+                     "flag": {"encoding": "ordinal", "values": ["REJ", "RSTO", "S0", "SF"]}},
+         layout={"kind": "flat"}, nonfinite="zero", scaler="standard",
+         output={"kind": "probabilities", "name": "probabilities",
+                 "classes": ["normal", "dos", "probe"], "benign": "normal"}),
+    # A fixed-profile model over CICFlowMeter features and NSL-KDD windows.
+    dict(name="mixed_windows", build="rf", profile="fixed", csv="fixed+kdd", seed=9400,
+         inputs=["Flow Duration", "Tot Fwd Pkts", "Flow Byts/s", "Dst Port", "count",
+                 "srv_count", "serror_rate", "same_srv_rate", "dst_host_count",
+                 "dst_host_srv_count", "dst_host_same_src_port_rate", "dst_host_rerror_rate"],
+         layout={"kind": "flat"}, nonfinite="zero", scaler="standard",
+         output={"kind": "probabilities", "name": "probabilities",
+                 "classes": ["Benign", "DoS", "PortScan"]}),
 ]
 
 
@@ -533,6 +821,8 @@ def meta_for(spec, scaler):
     m = {"name": f"conformance-{spec['name']}", "version": "1",
          "trained_on": f"conformance suite: random weights, seed {spec['seed']}",
          "profile": spec["profile"], "inputs": spec["inputs"]}
+    if "categories" in spec:
+        m["categories"] = spec["categories"]
     if "input_name" in spec:
         m["input_name"] = spec["input_name"]
     m["layout"] = spec["layout"]
@@ -576,7 +866,7 @@ def choose_threshold(mse):
 def make_bundle(spec, flows, outdir, self_check):
     bdir = os.path.join(outdir, spec["name"])
     os.makedirs(bdir, exist_ok=True)
-    raw = raw_matrix(flows, spec["inputs"])
+    raw = raw_matrix(flows, spec["inputs"], spec)
     x_nf = np.where(np.isfinite(raw), raw, nonfinite_value({"nonfinite": spec["nonfinite"]}))
     scaler = scaler_params(spec["scaler"], x_nf) if spec["scaler"] else None
     meta = meta_for(spec, scaler)
@@ -593,11 +883,15 @@ def make_bundle(spec, flows, outdir, self_check):
             model, ref = build_cnn(spec, x64, rs, seed)
         elif kind in ("lstm", "gru"):
             model, ref = build_rnn(spec, x64, rs, seed, kind.upper())
+        elif kind == "pipeline":
+            model, ref = build_pipeline(spec, rs, seed)
         else:
             model, ref = build_ae(spec, x64, rs, seed)
         if model is None:
             continue
-        meta["trained_on"] = f"conformance suite: random weights, seed {seed}"
+        meta["trained_on"] = (
+            f"conformance suite: {KDD_TRAIN_ROWS} rows of KDDTrain+_20Percent.txt, seed {seed}"
+            if kind == "pipeline" else f"conformance suite: random weights, seed {seed}")
         if meta["output"]["kind"] == "reconstruction":
             meta["output"]["threshold"] = 0.0
         onnx.save(model, os.path.join(bdir, "model.onnx"))
@@ -615,8 +909,10 @@ def make_bundle(spec, flows, outdir, self_check):
                 f.write("\n")
             header, rows = score_csv(bdir, flows)
         x = model_input(meta, flows)
-        y = run_graph(bdir, meta, x)
-        if meta["output"]["kind"] == "labels" and not margins_ok(ref.predict_proba(x)):
+        y = run_graph(bdir, meta, x, flows)
+        p = pipeline_proba(spec, ref, flows) if kind == "pipeline" else None
+        if meta["output"]["kind"] == "labels" and not margins_ok(
+                p if p is not None else ref.predict_proba(x)):
             continue  # a near tie could pick either class
         if accept(spec, header, rows, y):
             break
@@ -659,7 +955,15 @@ def check_bundle(spec, meta, bdir, flows, raw, x, y, ref, header, rows):
         assert np.array_equal(x, x32)
     # 3. The graph vs an independent implementation.
     kind = spec["build"]
-    if kind in ("rf", "mlp"):
+    if kind == "pipeline":
+        p = pipeline_proba(spec, ref, flows)
+        if meta["output"]["kind"] == "labels":
+            agree = (np.argmax(p, axis=1) == np.asarray(y)).mean()
+            assert agree == 1.0, f"{name}: labels vs sklearn agree on {agree:.3f}"
+        else:
+            d = np.abs(p - y).max()
+            assert d < 1e-4, f"{name}: sklearn vs onnxruntime differ by {d}"
+    elif kind in ("rf", "mlp"):
         p = ref.predict_proba(x.astype(np.float64 if kind == "mlp" else np.float32))
         if meta["output"]["kind"] == "labels":
             assert (np.argmax(p, axis=1) == np.asarray(y)).all(), f"{name}: labels vs sklearn"
@@ -693,9 +997,10 @@ def check_bundle(spec, meta, bdir, flows, raw, x, y, ref, header, rows):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("outdir")
-    ap.add_argument("--csv2017", required=True, help="flows from extract --profile cic2017")
-    ap.add_argument("--csv2018", required=True, help="flows from extract --profile cic2018")
+    ap.add_argument("--csv2017", help="flows from extract --profile cic2017")
+    ap.add_argument("--csv2018", help="flows from extract --profile cic2018")
     ap.add_argument("--csvfixed", help="flows from extract --profile fixed")
+    ap.add_argument("--nslkdd", help="folder with header.arff, KDDTest+.txt, KDDTrain+_20Percent.txt")
     ap.add_argument("--only", nargs="*", help="bundle names to write (default: all)")
     ap.add_argument("--self-check", action="store_true",
                     help="cross-check preprocessing and every graph independently")
@@ -711,15 +1016,29 @@ def main():
     csvs = {"cic2017": args.csv2017, "cic2018": args.csv2018, "fixed": args.csvfixed}
     loaded = {}
     os.makedirs(args.outdir, exist_ok=True)
+    if args.nslkdd:
+        load_nslkdd(args.nslkdd)
+        KDD["folder"] = args.nslkdd
     for spec in BUNDLES:
         if args.only and spec["name"] not in args.only:
             continue
-        path = csvs[spec["profile"]]
-        if path is None:
+        need = spec.get("csv", spec["profile"])
+        missing = [f"--csv{p}" for p in need.split("+") if p != "kdd" and csvs[p] is None]
+        if "kdd" in need.split("+") and not args.nslkdd:
+            missing.append("--nslkdd")
+        if missing:
             if args.only:
-                raise SystemExit(f"{spec['name']}: needs --csv{spec['profile']}")
-            print(f"{spec['name']}: skipped (no --csv{spec['profile']})", file=sys.stderr)
+                raise SystemExit(f"{spec['name']}: needs {' '.join(missing)}")
+            print(f"{spec['name']}: skipped (no {' '.join(missing)})", file=sys.stderr)
             continue
+        if need == "kdd":
+            path = os.path.join(args.outdir, spec["name"] + ".csv")
+            write_kdd_csv(path)
+        elif need == "fixed+kdd":
+            path = os.path.join(args.outdir, spec["name"] + ".csv")
+            write_mixed_csv(path, csvs["fixed"])
+        else:
+            path = csvs[need]
         if path not in loaded:
             loaded[path] = Flows(path)
         make_bundle(spec, loaded[path], args.outdir, args.self_check)

@@ -2,11 +2,12 @@
 //! not need the ONNX graph.
 //!
 //! Input: a bundle directory (or metadata text). Output: a validated
-//! [`Bundle`] whose inputs are resolved against the column catalogue, whose
+//! [`Bundle`] whose inputs are resolved against the column catalogue and the
+//! context columns (`categories` expanding the categorical ones), whose
 //! scaler arrays have one value per input, and whose thresholds name known
 //! classes; or an [`InferError`] that names the file and the bad field.
 
-use super::input::Input;
+use super::categories::Categories;
 use super::{Bundle, LayoutSpec, OutputKind, Scaler};
 use crate::infer::error::InferError;
 use crate::profile::Profile;
@@ -23,6 +24,8 @@ struct Meta {
     trained_on: Option<String>,
     profile: String,
     inputs: Vec<String>,
+    #[serde(default)]
+    categories: Option<serde_json::Value>,
     #[serde(default)]
     input_name: Option<String>,
     layout: LayoutSpec,
@@ -121,18 +124,17 @@ impl Bundle {
         if meta.inputs.is_empty() {
             return Err(err("inputs", "is empty".into()));
         }
+        let categories = Categories::parse(meta.categories.as_ref(), profile)
+            .map_err(|(field, reason)| err(&field, reason))?;
         let mut inputs = Vec::with_capacity(meta.inputs.len());
         for (i, name) in meta.inputs.iter().enumerate() {
-            let input = Input::resolve(name).ok_or_else(|| {
-                err(
-                    &format!("inputs[{i}]"),
-                    format!(
-                        "unknown column {name:?}: not a feature column in the 2017, 2018 or \
-                         master spelling, nor Src/Dst Port, Protocol or \"Src/Dst IP octet 1..4\""
-                    ),
-                )
-            })?;
+            let input = categories
+                .resolve(name, profile)
+                .map_err(|reason| err(&format!("inputs[{i}]"), reason))?;
             inputs.push(input);
+        }
+        if let Some((field, reason)) = categories.unused(&inputs) {
+            return Err(err(&field, reason));
         }
         let width = inputs.len();
         if let LayoutSpec::Sequence { length, .. } = meta.layout {
@@ -338,6 +340,7 @@ impl Bundle {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::infer::bundle::Input;
 
     fn parse(json: &str) -> Result<Bundle, InferError> {
         Bundle::parse(Path::new("b"), json)

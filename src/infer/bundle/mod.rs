@@ -2,16 +2,18 @@
 //! and preprocessing. The graph checks run when the model is loaded, in
 //! [`super::Model::load`].
 //!
-//! Owns the bundle's description of its graph: the inputs (`input`), the
-//! layout (flat or sequence), the non-finite replacement and scaler, the
+//! Owns the bundle's description of its graph: the inputs (`input`, with
+//! the categorical encodings of `categories`), the layout (flat or sequence), the non-finite replacement and scaler, the
 //! output kind, labels and thresholds; reading and validating `model.json`
 //! is in `meta`. Input: a bundle directory, then one [`FlowRow`] at a time.
 //! Output: a validated [`Bundle`], then each flow's preprocessed inputs as
 //! `f32`s. The format is described in `models/README.md`.
 
+mod categories;
 mod input;
 mod meta;
 
+pub use categories::{Categories, Category, Encoding};
 pub use input::{FlowRow, Input};
 
 use crate::profile::Profile;
@@ -126,19 +128,39 @@ impl Bundle {
         self.inputs.len()
     }
 
-    /// Writes one flow's preprocessed inputs into `out` (length F).
+    /// True when an input reads connection context (or the profile is
+    /// `kdd`): the pipeline must then run the context stage.
+    pub fn needs_context(&self) -> bool {
+        self.profile == Profile::Kdd || self.inputs.iter().any(|i| i.kdd_col().is_some())
+    }
+
+    /// Input `i`'s value for a flow: raw, non-finite replaced, scaled.
+    fn prepared(&self, i: usize, input: &Input, row: &FlowRow) -> f64 {
+        let mut x = input.value(row);
+        if !x.is_finite() {
+            x = self.nonfinite;
+        }
+        if let Some(s) = &self.scaler {
+            let shift = s.shift.get(i).copied().unwrap_or(0.0);
+            let scale = s.scale.get(i).copied().unwrap_or(1.0);
+            x = (x - shift) / scale;
+        }
+        x
+    }
+
+    /// Writes one flow's preprocessed inputs into `out` (length F), as the
+    /// float32 the graph takes.
     pub fn preprocess(&self, row: &FlowRow, out: &mut [f32]) {
         for (i, (input, slot)) in self.inputs.iter().zip(out.iter_mut()).enumerate() {
-            let mut x = input.value(row);
-            if !x.is_finite() {
-                x = self.nonfinite;
-            }
-            if let Some(s) = &self.scaler {
-                let shift = s.shift.get(i).copied().unwrap_or(0.0);
-                let scale = s.scale.get(i).copied().unwrap_or(1.0);
-                x = (x - shift) / scale;
-            }
-            *slot = x as f32;
+            *slot = self.prepared(i, input, row) as f32;
+        }
+    }
+
+    /// Writes one flow's preprocessed inputs into `out` (length F) in 64
+    /// bits, for graphs that take one input per column of any numeric type.
+    pub fn preprocess_f64(&self, row: &FlowRow, out: &mut [f64]) {
+        for (i, (input, slot)) in self.inputs.iter().zip(out.iter_mut()).enumerate() {
+            *slot = self.prepared(i, input, row);
         }
     }
 }
