@@ -203,12 +203,16 @@ impl KddRow {
     /// Appends the value of `c` as NSL-KDD spells it: a name, a whole
     /// number, or a rate with two decimals.
     pub fn push_value(&self, c: KddCol, out: &mut String) {
-        use std::fmt::Write;
         match c.kind() {
             KddKind::Cat => out.push_str(self.text(c).unwrap_or("other")),
             KddKind::Int => crate::text::push_int(out, self.get(c) as i64),
             KddKind::Rate => {
-                let _ = write!(out, "{:.2}", self.get(c));
+                // Rates are in [0, 1] and already rounded: whole hundredths.
+                let cents = (self.get(c) * 100.0).round().clamp(0.0, 100.0) as u8;
+                out.push(char::from(b'0' + cents / 100));
+                out.push('.');
+                out.push(char::from(b'0' + cents / 10 % 10));
+                out.push(char::from(b'0' + cents % 10));
             }
         }
     }

@@ -14,7 +14,10 @@
 //! its first one keeps ports 0.
 
 use crate::decode::{Addr, PacketMeta};
-use std::collections::HashMap;
+
+/// foldhash, keyed with a random seed per process (the tracker's choices
+/// never depend on iteration order).
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
 /// The most datagrams followed at once.
 pub const MAX_DATAGRAMS: usize = 4096;

@@ -28,8 +28,12 @@ use super::columns::{KddCol, KddRow};
 use super::conn::ConnId;
 use super::vocab::{Flag, SERVICES};
 use crate::decode::Addr;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::hash::Hash;
+
+/// The windows' maps: foldhash, keyed with a random seed per process. No
+/// output depends on a map's iteration order.
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
 /// The time window's span, µs.
 pub const TIME_WINDOW_US: i64 = 2_000_000;
