@@ -360,6 +360,13 @@ fn kdd_pipeline_int64_matches_onnxruntime() {
     conformance_kdd("kdd_pipeline_int64", false);
 }
 
+/// One graph input per column of every numeric type: float64 rates, int64
+/// counts, float32 bytes and seconds.
+#[test]
+fn kdd_columns_typed_matches_onnxruntime() {
+    conformance_kdd("kdd_columns_typed", false);
+}
+
 /// One flat float tensor, the categorical columns one-hot from category
 /// lists in model.json (services outside the list all zeros).
 #[test]

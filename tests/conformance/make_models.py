@@ -578,6 +578,30 @@ def build_pipeline(spec, rs, seed):
     return m, pipe
 
 
+def build_columns(spec, x64, rs, seed):
+    """A hand-built graph with one [N, 1] input per column, of the types in
+    spec["types"] (float, double, int64): each cast to float, concatenated,
+    then a linear layer and softmax."""
+    types = {"float": TensorProto.FLOAT, "double": TensorProto.DOUBLE, "int64": TensorProto.INT64}
+    f, c = x64.shape[1], len(spec["output"]["classes"])
+    sd = x64.std(axis=0)
+    sd[sd == 0] = 1.0
+    w = {"fc_w": rs.normal(0, 1.0, (f, c)) / sd[:, None], "fc_b": rs.normal(0, 0.5, c)}
+    ins, nodes, cast = [], [], []
+    for name, t in zip(spec["inputs"], spec["types"]):
+        ins.append(helper.make_tensor_value_info(name, types[t], ["N", 1]))
+        nodes.append(helper.make_node("Cast", [name], [name + "_f"], to=TensorProto.FLOAT))
+        cast.append(name + "_f")
+    nodes += [helper.make_node("Concat", cast, ["x"], axis=1),
+              helper.make_node("Sub", ["x", "mean"], ["xc"]),
+              helper.make_node("Gemm", ["xc", "fc_w", "fc_b"], ["logits"]),
+              helper.make_node("Softmax", ["logits"], ["probabilities"], axis=1)]
+    w["mean"] = x64.mean(axis=0)
+    g = helper.make_graph(nodes, "columns", ins, [probs_output(spec)],
+                          [init(n, a) for n, a in w.items()])
+    return finish(g), w
+
+
 def pipeline_proba(spec, pipe, flows):
     """scikit-learn's own probabilities for the CSV's rows (numbers as the
     float32 the graph takes)."""
@@ -680,6 +704,8 @@ def numpy_forward(kind, w, x):
                 hh = np.tanh(xw[:, 2 * hsz:] + r * hr[:, 2 * hsz:])
                 h = (1 - z) * hh + z * h
         return softmax(h @ w["fc_w"] + w["fc_b"])
+    if kind == "columns":
+        return softmax((x.astype(np.float32).astype(np.float64) - w["mean"]) @ w["fc_w"] + w["fc_b"])
     if kind == "autoencoder":
         code = np.maximum(x @ w["enc_w"] + w["enc_b"], 0)
         return code @ w["dec_w"] + w["dec_b"]
@@ -806,6 +832,14 @@ BUNDLES = [
          layout={"kind": "flat"}, nonfinite="zero", scaler="standard",
          output={"kind": "probabilities", "name": "probabilities",
                  "classes": ["normal", "dos", "probe"], "benign": "normal"}),
+    # One input per column of each numeric type: float64 rates, int64 counts.
+    dict(name="kdd_columns_typed", build="columns", profile="kdd", csv="kdd", seed=9500,
+         inputs=["serror_rate", "same_srv_rate", "dst_host_same_srv_rate", "count",
+                 "dst_host_count", "src_bytes", "duration"],
+         types=["double", "double", "double", "int64", "int64", "float", "float"],
+         layout={"kind": "flat"}, nonfinite="zero", scaler=None,
+         output={"kind": "probabilities", "name": "probabilities",
+                 "classes": ["normal", "dos", "probe"], "benign": "normal"}),
     # A fixed-profile model over CICFlowMeter features and NSL-KDD windows.
     dict(name="mixed_windows", build="rf", profile="fixed", csv="fixed+kdd", seed=9400,
          inputs=["Flow Duration", "Tot Fwd Pkts", "Flow Byts/s", "Dst Port", "count",
@@ -885,6 +919,8 @@ def make_bundle(spec, flows, outdir, self_check):
             model, ref = build_rnn(spec, x64, rs, seed, kind.upper())
         elif kind == "pipeline":
             model, ref = build_pipeline(spec, rs, seed)
+        elif kind == "columns":
+            model, ref = build_columns(spec, x64, rs, seed)
         else:
             model, ref = build_ae(spec, x64, rs, seed)
         if model is None:
