@@ -161,7 +161,7 @@ fn conformance_kdd(name: &str, with_flows: bool) -> Option<PathBuf> {
 }
 
 /// [`conformance_kdd`] in the temporary directory `tag`.
-fn conformance_kdd_in(name: &str, tag: &str, with_flows: bool) -> Option<PathBuf> {
+pub fn conformance_kdd_in(name: &str, tag: &str, with_flows: bool) -> Option<PathBuf> {
     let Some(kdd) = nslkdd() else {
         eprintln!("skipped {name}: the shared NSL-KDD files (../shared/data/nslkdd) are absent");
         return None;

@@ -12,6 +12,7 @@ mod ips_e2e;
 mod kdd;
 mod kdd_identities;
 mod kdd_records;
+mod kdd_replay;
 mod layout;
 mod live;
 mod replay;

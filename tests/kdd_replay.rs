@@ -1,0 +1,101 @@
+//! `replay` with bundles that read connection context: NSL-KDD's model
+//! (profile `kdd`, one graph input per column) and a `fixed` bundle mixing
+//! CICFlowMeter and window columns. Output is the same for any worker
+//! count, and the flow CSV of a `kdd` bundle keeps every KDD.md identity.
+
+use crate::conformance::conformance_kdd_in;
+use crate::kdd_identities::check_identities;
+use crate::util::{data, run, tempdir};
+use std::path::Path;
+
+/// Replays the demo capture with `model` and `workers`; returns the flow
+/// CSV and the alert and flow events (stats events left out: they carry
+/// timings).
+fn replay(model: &Path, workers: usize, dir: &Path) -> (String, String) {
+    let csv = dir.join(format!("flows-{workers}.csv"));
+    let alerts = dir.join(format!("alerts-{workers}.json"));
+    let o = run(&[
+        "replay",
+        &data().join("demo.pcap").display().to_string(),
+        "--model",
+        &model.display().to_string(),
+        "--workers",
+        &workers.to_string(),
+        "--flow-events",
+        "--flows-csv",
+        &csv.display().to_string(),
+        "--alerts",
+        &alerts.display().to_string(),
+        "-q",
+    ]);
+    assert!(
+        o.status.success(),
+        "replay with {} failed: {}",
+        model.display(),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let events: String = std::fs::read_to_string(&alerts)
+        .expect("read alerts")
+        .lines()
+        .filter(|l| !l.contains("\"event_type\":\"stats\""))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    (std::fs::read_to_string(&csv).expect("read CSV"), events)
+}
+
+#[test]
+fn nslkdd_bundle_replays_the_same_for_any_worker_count() {
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/nslkdd");
+    let dir = tempdir("kdd-replay-nslkdd");
+    let (csv1, events1) = replay(&model, 1, &dir);
+    let (csv4, events4) = replay(&model, 4, &dir);
+    assert!(csv1 == csv4, "the flow CSV differs between 1 and 4 workers");
+    assert!(
+        events1 == events4,
+        "the events differ between 1 and 4 workers"
+    );
+    let (broken, rows) = check_identities(&csv1);
+    assert!(rows > 1000, "{rows} rows");
+    assert!(broken.is_empty(), "broken identities: {broken:#?}");
+    let labels: std::collections::BTreeSet<&str> = csv1
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split(',').nth_back(1))
+        .collect();
+    assert!(
+        labels.iter().all(|l| ["normal", "anomaly"].contains(l)),
+        "{labels:?}"
+    );
+    assert!(events1.contains("\"event_type\":\"alert\""));
+    assert!(events1.contains("\"event_type\":\"flow\""));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn mixed_cic_and_window_bundle_runs_in_replay() {
+    let Some(bundle) = conformance_kdd_in("mixed_windows", "mixed-replay", true) else {
+        return;
+    };
+    let dir = tempdir("kdd-replay-mixed");
+    let (csv1, events1) = replay(&bundle, 1, &dir);
+    let (csv3, events3) = replay(&bundle, 3, &dir);
+    assert!(csv1 == csv3, "the flow CSV differs between 1 and 3 workers");
+    assert!(
+        events1 == events3,
+        "the events differ between 1 and 3 workers"
+    );
+    assert!(
+        csv1.starts_with("Flow ID,"),
+        "a fixed bundle writes the CIC layout"
+    );
+    assert!(csv1.lines().count() > 1000);
+    let check = run(&["model", "check", &bundle.display().to_string()]);
+    let out = String::from_utf8_lossy(&check.stdout).to_string()
+        + &String::from_utf8_lossy(&check.stderr);
+    assert!(check.status.success(), "{out}");
+    assert!(
+        out.contains("window"),
+        "model check names the window columns: {out}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
