@@ -204,3 +204,94 @@ fn lab_seeds_obey_every_identity() {
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
+
+/// Random connections (random TCP, UDP and ICMP packet sequences between a
+/// few hosts and services, at random gaps) through the library's own
+/// stages: every row they make keeps every identity.
+mod random {
+    use super::check_identities;
+    use flowsentinel::decode::{Addr, PacketMeta, TcpFlags};
+    use flowsentinel::kdd::{Conn, ConnId, KddCol, KddRow, Windows};
+    use proptest::prelude::*;
+
+    /// One connection: protocol, hosts, ports, ICMP type, packets
+    /// (direction, TCP flags, payload) and the gap before it (ms).
+    type Spec = (u8, u8, u8, u16, u8, Vec<(bool, u8, u16)>, u32);
+
+    fn spec() -> impl Strategy<Value = Spec> {
+        let packet = (
+            any::<bool>(),
+            any::<u8>(),
+            prop_oneof![Just(0u16), 1u16..1500],
+        );
+        (
+            0u8..3,
+            0u8..4,
+            0u8..4,
+            prop_oneof![Just(80u16), Just(21), Just(53), Just(161), 1u16..65535],
+            prop_oneof![Just(0u8), Just(8), Just(3), Just(11), any::<u8>()],
+            proptest::collection::vec(packet, 1..12),
+            0u32..1500,
+        )
+    }
+
+    fn rows(specs: &[Spec]) -> String {
+        let mut csv: String = KddCol::nsl()
+            .map(KddCol::name)
+            .collect::<Vec<_>>()
+            .join(",");
+        csv.push('\n');
+        let mut windows = Windows::new();
+        let mut t_us = 0i64;
+        for (i, (proto, src, dst, port, icmp, packets, gap)) in specs.iter().enumerate() {
+            t_us += i64::from(*gap) * 1000;
+            let proto = [6u8, 17, 1][usize::from(*proto)];
+            let (src, dst) = (Addr::v4([10, 0, 0, *src]), Addr::v4([10, 0, 1, *dst]));
+            let sport = 40_000 + i as u16;
+            let dport = if proto == 1 { 0 } else { *port };
+            let mut conn = Conn::default();
+            let packets = if proto == 1 {
+                &packets[..1]
+            } else {
+                &packets[..]
+            };
+            for (k, &(forward, flags, len)) in packets.iter().enumerate() {
+                let forward = forward || k == 0;
+                let p = PacketMeta {
+                    ts_us: t_us,
+                    proto,
+                    flags: TcpFlags(if proto == 6 { flags } else { 0 }),
+                    payload_len: u32::from(len) + if proto == 1 { 8 } else { 0 },
+                    icmp: (proto == 1).then_some((*icmp, 3)),
+                    ..PacketMeta::default()
+                };
+                conn.add(&p, forward);
+            }
+            let id = ConnId::new(&conn, proto, (src, sport), (dst, dport), t_us, t_us)
+                .expect("TCP, UDP and ICMP have records");
+            let mut row = KddRow::default();
+            conn.fill(&id, &mut row);
+            windows.push(&id, &mut row);
+            let cells: Vec<String> = KddCol::nsl()
+                .map(|c| {
+                    let mut s = String::new();
+                    row.push_value(c, &mut s);
+                    s
+                })
+                .collect();
+            csv.push_str(&cells.join(","));
+            csv.push('\n');
+        }
+        csv
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn random_connections_keep_every_identity(specs in proptest::collection::vec(spec(), 1..400)) {
+            let (broken, n) = check_identities(&rows(&specs));
+            prop_assert_eq!(n, specs.len());
+            prop_assert!(broken.is_empty(), "broken: {:?}", broken);
+        }
+    }
+}

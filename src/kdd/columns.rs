@@ -167,13 +167,16 @@ pub struct KddRow {
 
 impl Default for KddRow {
     fn default() -> Self {
-        Self {
-            values: [0.0; NUM_KDD],
-        }
+        Self::ZERO
     }
 }
 
 impl KddRow {
+    /// Every column 0.
+    pub const ZERO: KddRow = KddRow {
+        values: [0.0; NUM_KDD],
+    };
+
     /// The value of `c` as a number (a vocabulary index for a categorical
     /// column).
     #[inline]

@@ -9,7 +9,7 @@
 //! zeros.
 
 use super::worker::Item;
-use crate::kdd::Windows;
+use crate::kdd::{KddRow, Windows};
 
 /// The windows, kept across batches.
 #[derive(Default)]
@@ -24,12 +24,14 @@ impl Context {
             let Some((id, conn)) = item.conn() else {
                 continue;
             };
-            conn.fill(&id, &mut item.kdd);
+            let mut row = KddRow::default();
+            conn.fill(&id, &mut row);
             if item.is_interim() {
-                self.windows.peek(&id, &mut item.kdd);
+                self.windows.peek(&id, &mut row);
             } else {
-                self.windows.push(&id, &mut item.kdd);
+                self.windows.push(&id, &mut row);
             }
+            item.kdd = Some(Box::new(row));
         }
     }
 }

@@ -13,6 +13,7 @@ use super::progress::{SinkProgress, Turn};
 use super::worker::Flow;
 use crate::error::Error;
 use crate::infer::Bundle;
+use crate::kdd::KddRow;
 use crate::labels::Labeler;
 use crate::output::{CsvWriter, Format};
 use crate::profile::Profile;
@@ -90,7 +91,7 @@ impl CsvSink {
                 let _ = self.csv.write_with(
                     flow,
                     &item.features,
-                    &item.kdd,
+                    item.kdd.as_deref().unwrap_or(&KddRow::ZERO),
                     truth,
                     &[bundle.label(v.label), &score],
                 );

@@ -48,6 +48,35 @@ fn append(to: &mut Vec<Item>, items: Vec<Item>) {
     }
 }
 
+/// Sorts items into release order. Items are large: their keys are sorted,
+/// then the items are permuted in place, each moved at most twice (a sort
+/// of the items would move them O(n log n) times, a sorted copy would
+/// double the end-of-input drain's memory).
+fn sort_items(items: &mut [Item]) {
+    let mut order: Vec<_> = items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| (item.sort_key(), i))
+        .collect();
+    order.sort_unstable();
+    // from[k]: where the item that belongs at k is now.
+    let mut from: Vec<usize> = order.into_iter().map(|(_, i)| i).collect();
+    for start in 0..from.len() {
+        let mut cur = start;
+        loop {
+            let next = from.get(cur).copied().unwrap_or(start);
+            if let Some(f) = from.get_mut(cur) {
+                *f = cur;
+            }
+            if next == start {
+                break;
+            }
+            items.swap(cur, next);
+            cur = next;
+        }
+    }
+}
+
 /// Scores batches and sends each to every sink.
 struct Scorer<'a> {
     model: Model,
@@ -55,6 +84,8 @@ struct Scorer<'a> {
     size: usize,
     batches: u64,
     metrics: &'a Metrics,
+    /// The model's rows, reused from batch to batch.
+    rows: Vec<FlowRow>,
 }
 
 impl Scorer<'_> {
@@ -68,8 +99,9 @@ impl Scorer<'_> {
             if items.is_empty() {
                 return Ok(true);
             }
-            let rows: Vec<FlowRow> = items.iter().map(Item::row).collect();
-            let scored = self.model.score(&rows)?;
+            self.rows.clear();
+            self.rows.extend(items.iter().map(Item::row));
+            let scored = self.model.score(&self.rows)?;
             self.batches += 1;
             self.metrics.set(Counter::Batches, self.batches);
             let batch = Arc::new(Batch { items, scored });
@@ -101,10 +133,11 @@ pub(super) fn run(
         size,
         batches: 0,
         metrics,
+        rows: Vec::with_capacity(size),
     };
     let mut context = batching.context.then(Context::default);
     let mut release = |items: &mut Vec<Item>| {
-        items.sort_unstable_by_key(Item::sort_key);
+        sort_items(items);
         if let Some(c) = context.as_mut() {
             c.apply(items);
         }

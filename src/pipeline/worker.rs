@@ -31,8 +31,9 @@ pub(super) struct Item {
     pub(super) flow: Flow,
     /// Its features.
     pub(super) features: FeatureVector,
-    /// Its connection context, filled by the context stage when it runs.
-    pub(super) kdd: KddRow,
+    /// Its connection context, filled by the context stage when it runs
+    /// (boxed: most runs have none, and items are moved and sorted).
+    pub(super) kdd: Option<Box<KddRow>>,
     /// The capture file of the epoch that ended it.
     pub(super) file: usize,
 }
@@ -69,10 +70,11 @@ impl Item {
         }
     }
 
-    /// The release order of flows: (last packet, first packet, key).
-    pub(super) fn sort_key(&self) -> (i64, i64, FlowKey) {
+    /// The release order of flows: (last packet, first packet, key, then a
+    /// finished flow before a snapshot).
+    pub(super) fn sort_key(&self) -> (i64, i64, FlowKey, bool) {
         let (key, _, record) = self.flow.parts();
-        (record.last_us(), record.start_us(), *key)
+        (record.last_us(), record.start_us(), *key, self.is_interim())
     }
 
     /// The model's input row.
@@ -87,7 +89,7 @@ impl Item {
             dst_port,
             proto: key.proto,
             interim: self.is_interim(),
-            kdd: self.kdd,
+            kdd: self.kdd.as_deref().copied().unwrap_or_default(),
         }
     }
 }
@@ -133,7 +135,7 @@ pub(super) fn run(
             items.push(Item {
                 flow: Flow::Finished(f),
                 features,
-                kdd: KddRow::default(),
+                kdd: None,
                 file,
             });
         };
@@ -151,7 +153,7 @@ pub(super) fn run(
                 items.push(Item {
                     flow: Flow::Interim(s),
                     features,
-                    kdd: KddRow::default(),
+                    kdd: None,
                     file,
                 });
             });
@@ -170,7 +172,7 @@ pub(super) fn run(
         items.push(Item {
             flow: Flow::Finished(f),
             features,
-            kdd: KddRow::default(),
+            kdd: None,
             file: last_file,
         });
     });

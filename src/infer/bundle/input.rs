@@ -126,6 +126,7 @@ impl Input {
     }
 
     /// This input's raw value for a flow.
+    #[inline]
     pub fn value(&self, row: &FlowRow) -> f64 {
         let octet = |a: &Addr, k: usize| {
             if a.is_v6() {

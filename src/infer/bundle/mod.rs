@@ -135,6 +135,7 @@ impl Bundle {
     }
 
     /// Input `i`'s value for a flow: raw, non-finite replaced, scaled.
+    #[inline]
     fn prepared(&self, i: usize, input: &Input, row: &FlowRow) -> f64 {
         let mut x = input.value(row);
         if !x.is_finite() {
