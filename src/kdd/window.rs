@@ -132,6 +132,8 @@ struct Window {
     by_src_srv: HashMap<(Addr, u8), u32>,
     by_src_dst: HashMap<(Addr, Addr), u32>,
     by_src_dport: HashMap<(Addr, u16), u32>,
+    /// Keeps `by_dst_sport` (the host window's `dst_host_same_src_port_rate`).
+    src_ports: bool,
 }
 
 /// `a.distinct += sign` for a pair that appeared or vanished.
@@ -142,9 +144,10 @@ fn step(v: &mut u32, changed: bool, sign: i32) {
 }
 
 impl Window {
-    fn new() -> Window {
+    fn new(src_ports: bool) -> Window {
         Window {
             by_srv: vec![Agg::default(); SERVICES.len()],
+            src_ports,
             ..Window::default()
         }
     }
@@ -152,7 +155,9 @@ impl Window {
     fn apply(&mut self, e: &Entry, sign: i32) {
         let svc = usize::from(e.service);
         let new_srv_on_dst = bump(&mut self.by_dst_srv, (e.dst, e.service), sign);
-        bump(&mut self.by_dst_sport, (e.dst, e.src_port), sign);
+        if self.src_ports {
+            bump(&mut self.by_dst_sport, (e.dst, e.src_port), sign);
+        }
         let dst = self.by_dst.entry(e.dst).or_default();
         dst.add(e, sign);
         step(&mut dst.distinct, new_srv_on_dst, sign);
@@ -331,8 +336,8 @@ impl Windows {
     /// Empty windows.
     pub fn new() -> Windows {
         Windows {
-            time: Window::new(),
-            host: Window::new(),
+            time: Window::new(false),
+            host: Window::new(true),
             clock_us: i64::MIN,
         }
     }
