@@ -71,19 +71,81 @@ impl Entry {
     }
 }
 
+/// How many times each value occurs, kept without a table for the one or
+/// two values most groups have (a map only from the third).
+#[derive(Debug, Clone, Default)]
+struct Counts<K: Hash + Eq + Copy> {
+    first: Option<(K, u32)>,
+    second: Option<(K, u32)>,
+    more: HashMap<K, u32>,
+}
+
+impl<K: Hash + Eq + Copy> Counts<K> {
+    /// Adds `sign` to `k`'s count; true when `k` appeared (0 → 1) or
+    /// vanished (1 → 0).
+    fn bump(&mut self, k: K, sign: i32) -> bool {
+        for slot in [&mut self.first, &mut self.second] {
+            if let Some((key, n)) = slot {
+                if *key == k {
+                    *n = n.saturating_add_signed(sign);
+                    if *n == 0 {
+                        *slot = None;
+                        return true;
+                    }
+                    return false;
+                }
+            }
+        }
+        if sign > 0 {
+            if let Some(n) = self.more.get_mut(&k) {
+                *n += 1;
+                return false;
+            }
+            if self.first.is_none() {
+                self.first = Some((k, 1));
+            } else if self.second.is_none() {
+                self.second = Some((k, 1));
+            } else {
+                self.more.insert(k, 1);
+            }
+            return true;
+        }
+        match self.more.get_mut(&k) {
+            Some(n) if *n > 1 => {
+                *n -= 1;
+                false
+            }
+            Some(_) => {
+                self.more.remove(&k);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// How many distinct values occur.
+    fn distinct(&self) -> u32 {
+        u32::from(self.first.is_some()) + u32::from(self.second.is_some()) + self.more.len() as u32
+    }
+
+    /// `k`'s count.
+    fn get(&self, k: K) -> u32 {
+        for (key, n) in [self.first, self.second].into_iter().flatten() {
+            if key == k {
+                return n;
+            }
+        }
+        self.more.get(&k).copied().unwrap_or(0)
+    }
+}
+
 /// Counts over a group of connections: how many, how many with each error
-/// kind, and how many distinct values of the group's "other" key.
+/// kind.
 #[derive(Debug, Clone, Copy, Default)]
 struct Agg {
     n: u32,
     serror: u32,
     rerror: u32,
-    /// Distinct services (by host, by source) or hosts (by service).
-    distinct: u32,
-    /// By source: distinct destination hosts.
-    hosts: u32,
-    /// By source: distinct destination ports.
-    ports: u32,
 }
 
 impl Agg {
@@ -98,45 +160,45 @@ impl Agg {
     }
 }
 
-/// Adds `sign` to a pair's count, dropping it at 0; true when the pair
-/// appeared (0 → 1) or vanished (1 → 0).
-fn bump<K: Hash + Eq>(map: &mut HashMap<K, u32>, k: K, sign: i32) -> bool {
-    if sign > 0 {
-        let n = map.entry(k).or_insert(0);
-        *n += 1;
-        *n == 1
-    } else {
-        match map.get_mut(&k) {
-            Some(n) if *n > 1 => {
-                *n -= 1;
-                false
-            }
-            Some(_) => {
-                map.remove(&k);
-                true
-            }
-            None => false,
-        }
-    }
+/// The connections to one destination host.
+#[derive(Debug, Clone, Default)]
+struct ToHost {
+    agg: Agg,
+    services: Counts<u8>,
+    src_ports: Counts<u16>,
 }
 
-/// One window's contents and the counts kept over them.
+/// The connections from one source.
+#[derive(Debug, Clone, Default)]
+struct FromSource {
+    agg: Agg,
+    services: Counts<u8>,
+    hosts: Counts<Addr>,
+    ports: Counts<u16>,
+}
+
+/// The connections to one service, on any host.
+#[derive(Debug, Clone, Copy, Default)]
+struct ToService {
+    agg: Agg,
+    /// Distinct destination hosts.
+    hosts: u32,
+}
+
+/// One window's contents and the counts kept over them: one table by
+/// destination and one by source, each entry holding its group's counts.
 #[derive(Default)]
 struct Window {
     entries: VecDeque<Entry>,
-    by_dst: HashMap<Addr, Agg>,
-    by_srv: Vec<Agg>,
-    by_dst_srv: HashMap<(Addr, u8), u32>,
-    by_dst_sport: HashMap<(Addr, u16), u32>,
-    by_src: HashMap<Addr, Agg>,
-    by_src_srv: HashMap<(Addr, u8), u32>,
-    by_src_dst: HashMap<(Addr, Addr), u32>,
-    by_src_dport: HashMap<(Addr, u16), u32>,
-    /// Keeps `by_dst_sport` (the host window's `dst_host_same_src_port_rate`).
+    by_dst: HashMap<Addr, ToHost>,
+    by_src: HashMap<Addr, FromSource>,
+    by_srv: Vec<ToService>,
+    /// Keeps each host's source ports (the host window's
+    /// `dst_host_same_src_port_rate`).
     src_ports: bool,
 }
 
-/// `a.distinct += sign` for a pair that appeared or vanished.
+/// `v += sign` for a value that appeared or vanished.
 fn step(v: &mut u32, changed: bool, sign: i32) {
     if changed {
         *v = v.saturating_add_signed(sign);
@@ -146,37 +208,32 @@ fn step(v: &mut u32, changed: bool, sign: i32) {
 impl Window {
     fn new(src_ports: bool) -> Window {
         Window {
-            by_srv: vec![Agg::default(); SERVICES.len()],
+            by_srv: vec![ToService::default(); SERVICES.len()],
             src_ports,
             ..Window::default()
         }
     }
 
     fn apply(&mut self, e: &Entry, sign: i32) {
-        let svc = usize::from(e.service);
-        let new_srv_on_dst = bump(&mut self.by_dst_srv, (e.dst, e.service), sign);
-        if self.src_ports {
-            bump(&mut self.by_dst_sport, (e.dst, e.src_port), sign);
-        }
         let dst = self.by_dst.entry(e.dst).or_default();
-        dst.add(e, sign);
-        step(&mut dst.distinct, new_srv_on_dst, sign);
-        if dst.n == 0 {
+        dst.agg.add(e, sign);
+        let new_srv_on_dst = dst.services.bump(e.service, sign);
+        if self.src_ports {
+            dst.src_ports.bump(e.src_port, sign);
+        }
+        if dst.agg.n == 0 {
             self.by_dst.remove(&e.dst);
         }
-        if let Some(s) = self.by_srv.get_mut(svc) {
-            s.add(e, sign);
-            step(&mut s.distinct, new_srv_on_dst, sign);
+        if let Some(s) = self.by_srv.get_mut(usize::from(e.service)) {
+            s.agg.add(e, sign);
+            step(&mut s.hosts, new_srv_on_dst, sign);
         }
-        let srv = bump(&mut self.by_src_srv, (e.src, e.service), sign);
-        let host = bump(&mut self.by_src_dst, (e.src, e.dst), sign);
-        let port = bump(&mut self.by_src_dport, (e.src, e.dst_port), sign);
         let src = self.by_src.entry(e.src).or_default();
-        src.add(e, sign);
-        step(&mut src.distinct, srv, sign);
-        step(&mut src.hosts, host, sign);
-        step(&mut src.ports, port, sign);
-        if src.n == 0 {
+        src.agg.add(e, sign);
+        src.services.bump(e.service, sign);
+        src.hosts.bump(e.dst, sign);
+        src.ports.bump(e.dst_port, sign);
+        if src.agg.n == 0 {
             self.by_src.remove(&e.src);
         }
     }
@@ -209,7 +266,7 @@ fn rate(numerator: u32, denominator: u32) -> f64 {
 }
 
 /// A distinct-value numerator: the count when at least 2, else 0.
-fn distinct(n: u32) -> u32 {
+fn at_least_2(n: u32) -> u32 {
     if n >= 2 {
         n
     } else {
@@ -283,39 +340,37 @@ const HOST: Cols = Cols {
 impl Window {
     /// Writes the window's columns for `e`, which is in the window.
     fn fill(&self, e: &Entry, cols: &Cols, row: &mut KddRow) {
-        let none = Agg::default();
-        let dst = self.by_dst.get(&e.dst).unwrap_or(&none);
-        let srv = self.by_srv.get(usize::from(e.service)).unwrap_or(&none);
-        let pair = |m: &HashMap<(Addr, u8), u32>, k| m.get(&k).copied().unwrap_or(0);
-        let same_srv = pair(&self.by_dst_srv, (e.dst, e.service));
+        let (none_dst, none_src) = (ToHost::default(), FromSource::default());
+        let dst = self.by_dst.get(&e.dst).unwrap_or(&none_dst);
+        let srv = self
+            .by_srv
+            .get(usize::from(e.service))
+            .copied()
+            .unwrap_or_default();
         let capped = |n: u32| f64::from(n.min(cols.cap));
-        row.set(cols.count, capped(dst.n));
-        row.set(cols.srv_count, capped(srv.n));
-        row.set(cols.serror, rate(dst.serror, dst.n));
-        row.set(cols.srv_serror, rate(srv.serror, srv.n));
-        row.set(cols.rerror, rate(dst.rerror, dst.n));
-        row.set(cols.srv_rerror, rate(srv.rerror, srv.n));
-        row.set(cols.same_srv, rate(same_srv, dst.n));
-        row.set(cols.diff_srv, rate(distinct(dst.distinct), dst.n));
-        row.set(cols.srv_diff_host, rate(distinct(srv.distinct), srv.n));
+        let n = dst.agg.n;
+        row.set(cols.count, capped(n));
+        row.set(cols.srv_count, capped(srv.agg.n));
+        row.set(cols.serror, rate(dst.agg.serror, n));
+        row.set(cols.srv_serror, rate(srv.agg.serror, srv.agg.n));
+        row.set(cols.rerror, rate(dst.agg.rerror, n));
+        row.set(cols.srv_rerror, rate(srv.agg.rerror, srv.agg.n));
+        row.set(cols.same_srv, rate(dst.services.get(e.service), n));
+        row.set(cols.diff_srv, rate(at_least_2(dst.services.distinct()), n));
+        row.set(cols.srv_diff_host, rate(at_least_2(srv.hosts), srv.agg.n));
         if let Some(c) = cols.same_src_port {
-            let same = self
-                .by_dst_sport
-                .get(&(e.dst, e.src_port))
-                .copied()
-                .unwrap_or(0);
-            row.set(c, rate(same, dst.n));
+            row.set(c, rate(dst.src_ports.get(e.src_port), n));
         }
-        let src = self.by_src.get(&e.src).unwrap_or(&none);
-        let same = pair(&self.by_src_srv, (e.src, e.service));
+        let src = self.by_src.get(&e.src).unwrap_or(&none_src);
+        let m = src.agg.n;
         let [count, same_srv, diff_srv, hosts, ports, serror, rerror] = cols.src;
-        row.set(count, capped(src.n));
-        row.set(same_srv, rate(same, src.n));
-        row.set(diff_srv, rate(distinct(src.distinct), src.n));
-        row.set(hosts, capped(src.hosts));
-        row.set(ports, capped(src.ports));
-        row.set(serror, rate(src.serror, src.n));
-        row.set(rerror, rate(src.rerror, src.n));
+        row.set(count, capped(m));
+        row.set(same_srv, rate(src.services.get(e.service), m));
+        row.set(diff_srv, rate(at_least_2(src.services.distinct()), m));
+        row.set(hosts, capped(src.hosts.distinct()));
+        row.set(ports, capped(src.ports.distinct()));
+        row.set(serror, rate(src.agg.serror, m));
+        row.set(rerror, rate(src.agg.rerror, m));
     }
 }
 
@@ -434,6 +489,20 @@ mod tests {
         assert_eq!(other.get(KddCol::SrcCount), 3.0);
         assert_eq!(other.get(KddCol::SrcDiffHostCount), 2.0);
         assert_eq!(other.get(KddCol::SrcSameSrvRate), 1.0);
+    }
+
+    #[test]
+    fn counts_move_between_slots_and_table() {
+        let mut c: Counts<u16> = Counts::default();
+        assert!(c.bump(1, 1) && c.bump(2, 1) && c.bump(3, 1) && c.bump(4, 1));
+        assert!(!c.bump(3, 1));
+        assert_eq!((c.distinct(), c.get(3), c.get(9)), (4, 2, 0));
+        // A value leaves a slot; a new one takes the slot, not the table.
+        assert!(c.bump(1, -1));
+        assert!(c.bump(5, 1));
+        assert_eq!((c.distinct(), c.get(5), c.get(1)), (4, 1, 0));
+        assert!(!c.bump(3, -1) && c.bump(3, -1) && !c.bump(3, -1));
+        assert_eq!(c.distinct(), 3);
     }
 
     #[test]

@@ -1,21 +1,12 @@
-//! The inference stage: orders the flows the workers finished and scores
-//! them in batches, then hands every scored batch to each sink.
-//!
-//! An epoch is released once every worker has answered it, its flows
-//! sorted by (last packet, first packet, key), so flow order, and with it
-//! the windows of sequence models and the connection context (computed
-//! here, in that order, when the model or the output needs it), is the
-//! same for any worker count. A
-//! batch runs when B flows are ready or T has passed since the first of
-//! them arrived.
+//! The inference stage: scores the flows the order stage releases, in
+//! batches, then hands every scored batch to each sink. A batch runs when
+//! B flows are ready or T has passed since the first of them arrived.
 
-use super::context::Context;
 use super::counters::{Counter, Metrics};
-use super::worker::{Finished, Item};
+use super::worker::Item;
 use crate::error::Error;
 use crate::infer::{FlowRow, Model, Scored};
 use crossbeam::channel::{Receiver, RecvTimeoutError, Sender};
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -34,8 +25,6 @@ pub(super) struct Batching {
     pub(super) size: usize,
     /// The longest a ready flow waits for its batch to fill (T).
     pub(super) timeout: Duration,
-    /// Compute each flow's connection context.
-    pub(super) context: bool,
 }
 
 /// `to.extend(items)`, but a move when `to` is empty: the end-of-input
@@ -45,35 +34,6 @@ fn append(to: &mut Vec<Item>, items: Vec<Item>) {
         *to = items;
     } else {
         to.extend(items);
-    }
-}
-
-/// Sorts items into release order. Items are large: their keys are sorted,
-/// then the items are permuted in place, each moved at most twice (a sort
-/// of the items would move them O(n log n) times, a sorted copy would
-/// double the end-of-input drain's memory).
-fn sort_items(items: &mut [Item]) {
-    let mut order: Vec<_> = items
-        .iter()
-        .enumerate()
-        .map(|(i, item)| (item.sort_key(), i))
-        .collect();
-    order.sort_unstable();
-    // from[k]: where the item that belongs at k is now.
-    let mut from: Vec<usize> = order.into_iter().map(|(_, i)| i).collect();
-    for start in 0..from.len() {
-        let mut cur = start;
-        loop {
-            let next = from.get(cur).copied().unwrap_or(start);
-            if let Some(f) = from.get_mut(cur) {
-                *f = cur;
-            }
-            if next == start {
-                break;
-            }
-            items.swap(cur, next);
-            cur = next;
-        }
     }
 }
 
@@ -116,11 +76,10 @@ impl Scorer<'_> {
     }
 }
 
-/// Runs the stage until every worker has finished (or a sink is gone);
+/// Runs the stage until the order stage is done (or a sink is gone);
 /// returns the number of batches.
 pub(super) fn run(
-    rx: Receiver<Finished>,
-    workers: usize,
+    rx: Receiver<Vec<Item>>,
     model: Model,
     sinks: Vec<Sender<Arc<Batch>>>,
     batching: Batching,
@@ -135,14 +94,6 @@ pub(super) fn run(
         metrics,
         rows: Vec::with_capacity(size),
     };
-    let mut context = batching.context.then(Context::default);
-    let mut release = |items: &mut Vec<Item>| {
-        sort_items(items);
-        if let Some(c) = context.as_mut() {
-            c.apply(items);
-        }
-    };
-    let mut pending: BTreeMap<u64, (usize, Vec<Item>)> = BTreeMap::new();
     let mut ready: Vec<Item> = Vec::new();
     let mut since: Option<Instant> = None;
     loop {
@@ -151,18 +102,8 @@ pub(super) fn run(
             Some(t) => rx.recv_timeout(batching.timeout.saturating_sub(t.elapsed())),
         };
         match msg {
-            Ok(f) => {
-                let slot = pending.entry(f.epoch).or_default();
-                slot.0 += 1;
-                append(&mut slot.1, f.items);
-                while let Some(first) = pending.first_entry() {
-                    if first.get().0 < workers {
-                        break;
-                    }
-                    let (_, mut items) = first.remove();
-                    release(&mut items);
-                    append(&mut ready, items);
-                }
+            Ok(items) => {
+                append(&mut ready, items);
                 if !ready.is_empty() && since.is_none() {
                     since = Some(Instant::now());
                 }
@@ -183,11 +124,6 @@ pub(super) fn run(
             }
             Err(RecvTimeoutError::Disconnected) => break,
         }
-    }
-    // Every worker has finished: whatever is pending is complete.
-    for (_, (_, mut items)) in std::mem::take(&mut pending) {
-        release(&mut items);
-        append(&mut ready, items);
     }
     scorer.run(ready)?;
     Ok(scorer.batches)

@@ -4,9 +4,11 @@
 //! - `reader`: capture and decode (files and interfaces), sharding into
 //!   epochs, progress and ticks;
 //! - `worker`: the flow workers, each owning a shard of the flow table;
-//! - `inference`: ordering across workers and batched scoring;
+//! - `order`: releases finished flows in a fixed order across workers, with
+//!   their connection context;
 //! - `context`: each flow's connection context (KDD record and windows), in
-//!   inference's release order;
+//!   that order;
+//! - `inference`: batched scoring;
 //! - `alerts`: EVE alert and flow events, syslog, the IPS hook, stats events;
 //! - `csv`: the flow CSV;
 //! - [`counters`]: every count, and the stats event, stats line and summaries;
@@ -22,6 +24,7 @@ pub mod counters;
 mod csv;
 pub mod extract;
 mod inference;
+mod order;
 pub mod outfile;
 mod process;
 mod progress;

@@ -4,7 +4,8 @@
 //!
 //! ```text
 //! reader (capture + decode) ──Epoch──▶ N flow workers (shards of the table)
-//!     ──Finished──▶ inference (ordering, batching, ONNX Runtime)
+//!     ──Finished──▶ order (epochs in order, sorted; connection context)
+//!     ──items──▶ inference (batching, ONNX Runtime)
 //!     ──Batch──▶ alert writer (EVE JSON, syslog, IPS hook, stats events)
 //!     ──Batch──▶ flow CSV writer
 //! ```
@@ -20,11 +21,12 @@ use super::alerts::{Sinks, Writer};
 use super::counters::{memory, Counters, Metrics, CSV_OUTPUT};
 use super::csv::CsvSink;
 use super::inference::{self, Batch, Batching};
+use super::order;
 use super::outfile::{OnOutputError, OutFile};
 use super::process::{drop_privileges, Signals};
 use super::progress::SinkProgress;
 use super::reader::{Epoch, Feeder, Read};
-use super::worker::{self, Finished, WorkerOpts};
+use super::worker::{self, Finished, Item, WorkerOpts};
 use crate::capture::{CaptureError, LiveCapture, LiveOptions, PcapFile};
 use crate::error::Error;
 use crate::flow::FlowConfig;
@@ -227,15 +229,16 @@ pub fn run(cfg: &SensorConfig) -> Result<SensorSummary, Error> {
     let batching = Batching {
         size: cfg.batch_size,
         timeout: cfg.batch_timeout,
-        context: bundle.needs_context(),
     };
+    let context = bundle.needs_context();
     let metrics = Metrics::new(n);
     let metrics = &metrics;
     let bundle = &bundle;
     let progress = SinkProgress::new(if csv.is_some() { 2 } else { 1 });
     let progress = &progress;
 
-    let (worker_out, inf_in) = bounded::<Finished>(4 * n);
+    let (worker_out, order_in) = bounded::<Finished>(4 * n);
+    let (order_out, inf_in) = bounded::<Vec<Item>>(8);
     let (to_writer, writer_in) = bounded::<Arc<Batch>>(8);
     let (to_csv, csv_in) = bounded::<Arc<Batch>>(8);
     let mut to_sinks = vec![to_writer];
@@ -257,8 +260,8 @@ pub fn run(cfg: &SensorConfig) -> Result<SensorSummary, Error> {
             worker_handles.push(scope.spawn(move || worker::run(rx, out, opts, metrics, me)));
         }
         drop(worker_out);
-        let inf =
-            scope.spawn(move || inference::run(inf_in, n, model, to_sinks, batching, metrics));
+        scope.spawn(move || order::run(order_in, n, context, order_out));
+        let inf = scope.spawn(move || inference::run(inf_in, model, to_sinks, batching, metrics));
         let csv_stage = csv.map(|c| {
             scope.spawn(move || {
                 let mut done = Finish(progress, CSV, false);
