@@ -238,7 +238,7 @@ pub fn run(cfg: &SensorConfig) -> Result<SensorSummary, Error> {
     let progress = &progress;
 
     let (worker_out, order_in) = bounded::<Finished>(4 * n);
-    let (order_out, inf_in) = bounded::<Vec<Item>>(8);
+    let (order_out, inf_in) = bounded::<Vec<Item>>(1);
     let (to_writer, writer_in) = bounded::<Arc<Batch>>(8);
     let (to_csv, csv_in) = bounded::<Arc<Batch>>(8);
     let mut to_sinks = vec![to_writer];
