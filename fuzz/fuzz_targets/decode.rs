@@ -29,6 +29,7 @@ fuzz_target!(|data: &[u8]| {
         ipv6: selector & 0x10 != 0,
         era_quirks: selector & 0x20 != 0,
         count_padding: selector & 0x40 != 0,
+        kdd: selector & 0x08 != 0 && selector & 0x20 == 0,
     };
     let ts_us = if selector & 0x80 != 0 {
         i64::MIN

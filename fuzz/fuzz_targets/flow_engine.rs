@@ -20,7 +20,12 @@ use libfuzzer_sys::fuzz_target;
 use std::fmt::Debug;
 use std::sync::OnceLock;
 
-const PROFILES: [Profile; 3] = [Profile::Cic2017, Profile::Cic2018, Profile::Fixed];
+const PROFILES: [Profile; 4] = [
+    Profile::Cic2017,
+    Profile::Cic2018,
+    Profile::Fixed,
+    Profile::Kdd,
+];
 
 /// Addresses whose first bytes straddle 0x80, where the era key order (signed
 /// bytes) and the plain order disagree.
@@ -153,6 +158,7 @@ fn meta(p: &Packet, ts_us: i64, profile: Profile) -> PacketMeta {
         header_len: 0,
         flags: TcpFlags(0),
         window: -1,
+        ..PacketMeta::default()
     };
     match p.proto {
         Proto::Tcp => {
@@ -175,6 +181,7 @@ fn meta(p: &Packet, ts_us: i64, profile: Profile) -> PacketMeta {
             m.proto = 1;
             m.src_port = 0;
             m.dst_port = 0;
+            m.icmp = Some((p.flags, p.ports));
         }
         Proto::Other(n) => {
             m.proto = if n == 6 || n == 17 { 0 } else { n };

@@ -16,16 +16,24 @@ use std::sync::OnceLock;
 /// size anyway, so this only guards against a reader that never ends.
 const MAX_FRAMES: usize = 100_000;
 
-const RULES: [DecodeRules; 2] = [
+const RULES: [DecodeRules; 3] = [
     DecodeRules {
         ipv6: false,
         era_quirks: true,
         count_padding: true,
+        kdd: false,
     },
     DecodeRules {
         ipv6: true,
         era_quirks: false,
         count_padding: false,
+        kdd: false,
+    },
+    DecodeRules {
+        ipv6: true,
+        era_quirks: false,
+        count_padding: false,
+        kdd: true,
     },
 ];
 

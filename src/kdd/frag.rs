@@ -1,7 +1,7 @@
 //! IP fragment anomalies for `wrong_fragment`, tracked where packets are
 //! still in capture order (the reader), before they are sharded.
 //!
-//! Input: decoded packets with their [`Fragment`] information. Output: the
+//! Input: decoded packets with their [`Fragment`](crate::decode::Fragment) information. Output: the
 //! same packets, a later fragment given its datagram's ports and ICMP
 //! header (so it joins its connection) and `wrong_fragment` set to 3 when
 //! the fragment overlaps one already seen of its datagram (teardrop) or 1

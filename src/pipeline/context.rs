@@ -3,7 +3,7 @@
 //! that it is the same for any worker count.
 //!
 //! Input: items in release order. Output: the same items with their
-//! [`KddRow`](crate::kdd::KddRow) filled. A finished flow enters the
+//! [`crate::kdd::KddRow`] filled. A finished flow enters the
 //! windows; an interim snapshot reads them without entering. A flow whose
 //! protocol has no KDD record (neither TCP, UDP nor ICMP) keeps a row of
 //! zeros.
