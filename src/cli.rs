@@ -79,9 +79,13 @@ pub struct CheckArgs {
 /// (same names, with `_` for `-`); the command line wins.
 #[derive(Debug, clap::Args)]
 pub struct ReplayArgs {
-    /// Capture files (pcap or pcapng), read in order as one capture.
+    /// Capture files (pcap or pcapng), read in order as one capture (a file
+    /// whose clock is behind the packets before it starts a capture of its own).
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
+    /// Read every file as a capture of its own: open flows end between files.
+    #[arg(long = "per-file")]
+    pub per_file: bool,
     /// Options shared with `live`.
     #[command(flatten)]
     pub common: SensorArgs,

@@ -337,6 +337,7 @@ impl Settings {
             hook,
             user: self.user,
             progress,
+            per_file: false,
         })
     }
 }

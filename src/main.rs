@@ -107,9 +107,11 @@ fn merged(common: &SensorArgs, cli: Settings) -> Result<Settings, Error> {
 fn sensor(
     settings: Settings,
     files: Option<Vec<std::path::PathBuf>>,
+    per_file: bool,
     quiet: bool,
 ) -> Result<ExitCode, Error> {
-    let cfg = settings.build(files, !quiet)?;
+    let mut cfg = settings.build(files, !quiet)?;
+    cfg.per_file = per_file;
     let summary: SensorSummary = run_sensor(&cfg)?;
     if !quiet {
         eprint!("{}", summary.render());
@@ -127,7 +129,7 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
     match cli.command {
         Command::Replay(args) => {
             let settings = merged(&args.common, sensor_settings(&args.common))?;
-            sensor(settings, Some(args.files), args.quiet)
+            sensor(settings, Some(args.files), args.per_file, args.quiet)
         }
         Command::Live(args) => {
             let cli = Settings {
@@ -140,7 +142,7 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
                 ..sensor_settings(&args.common)
             };
             let settings = merged(&args.common, cli)?;
-            sensor(settings, None, args.quiet)
+            sensor(settings, None, false, args.quiet)
         }
         Command::Model(ModelCommand::Check(a)) => {
             let CheckArgs {

@@ -15,6 +15,7 @@ mod kdd_records;
 mod kdd_replay;
 mod layout;
 mod live;
+mod multi_capture;
 mod replay;
 mod shutdown;
 mod syslog;

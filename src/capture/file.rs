@@ -114,6 +114,11 @@ const PCAP_MAGICS: [[u8; 4]; 4] = [
 const PCAPNG_MAGIC: [u8; 4] = [0x0a, 0x0d, 0x0d, 0x0a];
 
 impl PcapFile {
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// Opens a pcap or pcapng file and checks its link type.
     pub fn open(path: &Path) -> Result<Self, CaptureError> {
         let open_err = |reason: String| CaptureError::Open {

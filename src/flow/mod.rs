@@ -83,6 +83,8 @@ pub struct FinishedFlow {
     pub conn: Conn,
     /// Why it ended.
     pub reason: EndReason,
+    /// The input its first packet came from ([`FlowTable::set_source`]).
+    pub source: u32,
 }
 
 impl FinishedFlow {
@@ -118,6 +120,8 @@ pub struct Snapshot {
     pub conn: Conn,
     /// The tick that took it, µs.
     pub at_us: i64,
+    /// The input its first packet came from.
+    pub source: u32,
 }
 
 impl Snapshot {
@@ -177,6 +181,8 @@ pub struct FlowStats {
 struct Entry {
     record: FlowRecord,
     conn: Conn,
+    /// The input of the first packet.
+    source: u32,
     src_is_a: bool,
     /// FIN seen from the forward (bit 0) and backward (bit 1) side (fixed).
     fins: u8,
@@ -196,6 +202,8 @@ pub struct FlowTable {
     free: Vec<u32>,
     clock_us: i64,
     stats: FlowStats,
+    /// The input packets come from now (a capture file's index).
+    source: u32,
 }
 
 impl FlowTable {
@@ -208,7 +216,14 @@ impl FlowTable {
             free: Vec::new(),
             clock_us: i64::MIN,
             stats: FlowStats::default(),
+            source: 0,
         }
+    }
+
+    /// Names the input the next packets come from: a flow remembers the
+    /// input of its first packet (`pcap_filename`).
+    pub fn set_source(&mut self, source: u32) {
+        self.source = source;
     }
 
     /// Counters so far.
@@ -273,6 +288,7 @@ impl FlowTable {
             record: e.record,
             conn: e.conn,
             reason,
+            source: e.source,
         });
     }
 
@@ -283,6 +299,7 @@ impl FlowTable {
         Entry {
             record: FlowRecord::new(p, self.cfg.profile),
             conn,
+            source: self.source,
             src_is_a,
             fins: 0,
             interims: 0,
@@ -501,12 +518,15 @@ impl FlowTable {
                 record,
                 conn: e.conn,
                 at_us: now_us,
+                source: e.source,
             });
         }
     }
 
-    /// Ends every open flow (end of input), oldest first.
+    /// Ends every open flow (end of input, or of a capture), oldest first,
+    /// and restarts the clock.
     pub fn drain(&mut self, out: &mut impl FnMut(FinishedFlow)) {
+        self.clock_us = i64::MIN;
         // Sort small (start, key, slot) tuples, never the records themselves.
         let slots = &self.slots;
         let mut open: Vec<(i64, FlowKey, u32)> = self

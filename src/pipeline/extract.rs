@@ -101,9 +101,14 @@ pub fn extract(cfg: &ExtractConfig) -> Result<ExtractSummary, Error> {
     let mut table = FlowTable::new(cfg.flow);
     let mut write_err: Option<std::io::Error> = None;
     let mut flows_written = 0u64;
+    // Set when a capture ends: the next capture's windows start empty.
+    let new_capture = std::cell::Cell::new(false);
     let mut write_flow = |f: FinishedFlow| {
         if write_err.is_some() {
             return;
+        }
+        if new_capture.replace(false) {
+            windows = windows.take().map(|_| Windows::new());
         }
         let (src, _, dst, _) = f.endpoints();
         let label = labeler.label(src, dst, f.record.start_us(), profile);
@@ -121,13 +126,21 @@ pub fn extract(cfg: &ExtractConfig) -> Result<ExtractSummary, Error> {
     let mut reader = Reader::new(cfg.progress, t0);
     let nfiles = files.len();
     for (i, mut file) in files.into_iter().enumerate() {
-        reader.read(i, nfiles, &mut file, rules, |meta| {
-            table.on_packet(&meta, &mut write_flow);
-            true
-        });
-        if cfg.per_file {
-            table.drain(&mut write_flow);
-        }
+        reader.read(
+            i,
+            nfiles,
+            &mut file,
+            rules,
+            cfg.per_file,
+            |meta, restart| {
+                if restart {
+                    table.drain(&mut write_flow);
+                    new_capture.set(true);
+                }
+                table.on_packet(&meta, &mut write_flow);
+                true
+            },
+        );
     }
     table.drain(&mut write_flow);
     reader.finish();

@@ -55,31 +55,36 @@ fn sort_items(items: &mut [Item]) {
 /// Runs the stage until every worker has finished (or inference is gone).
 pub(super) fn run(rx: Receiver<Finished>, workers: usize, context: bool, tx: Sender<Vec<Item>>) {
     let mut context = context.then(Context::default);
-    let mut release = |mut items: Vec<Item>| {
+    // A capture's last epoch restarts the context after its own flows.
+    let mut release = |mut items: Vec<Item>, restart: bool| {
         sort_items(&mut items);
         if let Some(c) = context.as_mut() {
             c.apply(&mut items);
+            if restart {
+                *c = Context::default();
+            }
         }
         items.is_empty() || tx.send(items).is_ok()
     };
-    let mut pending: BTreeMap<u64, (usize, Vec<Item>)> = BTreeMap::new();
+    let mut pending: BTreeMap<u64, (usize, Vec<Item>, bool)> = BTreeMap::new();
     for f in rx.iter() {
         let slot = pending.entry(f.epoch).or_default();
         slot.0 += 1;
+        slot.2 |= f.restart;
         append(&mut slot.1, f.items);
         while let Some(first) = pending.first_entry() {
             if first.get().0 < workers {
                 break;
             }
-            let (_, items) = first.remove();
-            if !release(items) {
+            let (_, items, restart) = first.remove();
+            if !release(items, restart) {
                 return;
             }
         }
     }
     // Every worker has finished: whatever is pending is complete.
-    for (_, (_, items)) in std::mem::take(&mut pending) {
-        if !release(items) {
+    for (_, (_, items, restart)) in std::mem::take(&mut pending) {
+        if !release(items, restart) {
             return;
         }
     }

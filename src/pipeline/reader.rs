@@ -61,6 +61,12 @@ pub(super) struct Reader {
     t0: Instant,
     /// IP fragments (`kdd`: the decode rules say so).
     fragments: Fragments,
+    /// The latest packet time read so far (for the clock check between
+    /// files).
+    last_us: Option<i64>,
+    /// Captures the files were read as: one more each time a file starts
+    /// before the packets read so far (or, with `--per-file`, each file).
+    pub(super) captures: u64,
 }
 
 impl Reader {
@@ -74,19 +80,31 @@ impl Reader {
             progress: Progress::new(progress && std::io::stderr().is_terminal()),
             t0,
             fragments: Fragments::new(),
+            last_us: None,
+            captures: 0,
         }
     }
 
     /// Reads file `i` of `n` to its end, handing each decoded packet to
-    /// `on_packet`; stops early, returning false, when `on_packet` does.
+    /// `on_packet` with `true` for the first packet of a new capture;
+    /// stops early, returning false, when `on_packet` does.
+    ///
+    /// Files are one continuous capture (rotated files) unless `per_file`,
+    /// or unless a file's first packet is earlier than the latest packet
+    /// read before it: such a file is a capture of its own, with its own
+    /// clock (one warning line says which file, and by how much). The
+    /// caller then ends every open flow and restarts the clock, so no file
+    /// is ever clamped to another's time.
     pub(super) fn read(
         &mut self,
         i: usize,
         n: usize,
         file: &mut PcapFile,
         rules: DecodeRules,
-        mut on_packet: impl FnMut(PacketMeta) -> bool,
+        per_file: bool,
+        mut on_packet: impl FnMut(PacketMeta, bool) -> bool,
     ) -> bool {
+        let mut first = true;
         loop {
             let frame = match file.next_frame() {
                 Ok(Some(frame)) => frame,
@@ -99,7 +117,10 @@ impl Reader {
                 }
             };
             if let Some(meta) = self.decode(&frame, rules) {
-                if !on_packet(meta) {
+                let restart = first && self.starts_capture(file, meta.ts_us, per_file);
+                first = false;
+                self.last_us = Some(self.last_us.map_or(meta.ts_us, |t| t.max(meta.ts_us)));
+                if !on_packet(meta, restart) {
                     return false;
                 }
             }
@@ -107,6 +128,31 @@ impl Reader {
                 self.progress.show(i, n, file, self.packets_read, self.t0);
             }
         }
+    }
+
+    /// True when a file whose first packet is at `ts_us` starts a capture
+    /// of its own after packets already read; warns when its clock is
+    /// behind theirs.
+    fn starts_capture(&mut self, file: &PcapFile, ts_us: i64, per_file: bool) -> bool {
+        let Some(last) = self.last_us else {
+            self.captures = 1;
+            return false;
+        };
+        let behind = last.saturating_sub(ts_us);
+        if behind > 0 {
+            self.progress.clear();
+            eprintln!(
+                "warning: {}: starts {:.6} s before the packets read so far; read as a capture of its own (open flows end, the clock restarts)",
+                file.path().display(),
+                behind as f64 / 1e6
+            );
+        }
+        if behind > 0 || per_file {
+            self.captures += 1;
+            self.last_us = None;
+            return true;
+        }
+        false
     }
 
     /// Counts and decodes one frame; `None` when it is skipped.
@@ -187,6 +233,9 @@ pub(super) struct Tick {
     pub(super) now_us: i64,
     /// Also end flows whose flow timeout has passed (live).
     pub(super) sweep: bool,
+    /// The capture ends here (a file with its own clock follows): end every
+    /// open flow and restart the clocks.
+    pub(super) restart: bool,
 }
 
 /// A reader → worker message: one epoch's packets for that worker.
@@ -303,36 +352,74 @@ impl<'a> Feeder<'a> {
 
     /// Reads capture files to their end (or until SIGINT/SIGTERM), then
     /// lets the workers go.
-    pub(super) fn read_files(mut self, files: Vec<PcapFile>, progress: bool, t0: Instant) -> Read {
+    ///
+    /// Packet times are made monotonic here, before sharding, for the
+    /// profiles that clamp (`fixed`, `kdd`): a clamp per worker would
+    /// depend on which flows share a worker. A file that starts a capture
+    /// of its own ([`Reader::read`]) first ends the epoch with a restart
+    /// tick, so every open flow ends and every clock restarts.
+    pub(super) fn read_files(
+        mut self,
+        files: Vec<PcapFile>,
+        progress: bool,
+        per_file: bool,
+        t0: Instant,
+    ) -> Read {
         let mut reader = Reader::new(progress, t0);
         let nfiles = files.len();
         let mut interrupted = false;
         let mut next_tick = i64::MIN;
+        let mut clock_us = i64::MIN;
+        let clamp = !self.profile.is_compat();
         let stop = Arc::clone(&self.stop);
         let rules = self.rules;
         for (fi, mut file) in files.into_iter().enumerate() {
-            let completed = reader.read(fi, nfiles, &mut file, rules, |meta| {
-                if self.interim && meta.ts_us >= next_tick {
-                    // Packet time reached the next tick: the epoch so far ends here.
-                    let tick = Tick {
-                        now_us: meta.ts_us,
-                        sweep: false,
-                    };
-                    if next_tick != i64::MIN && !self.cut(fi, Some(tick)) {
+            let completed = reader.read(
+                fi,
+                nfiles,
+                &mut file,
+                rules,
+                per_file,
+                |mut meta, restart| {
+                    if restart {
+                        let tick = Tick {
+                            now_us: clock_us,
+                            sweep: false,
+                            restart: true,
+                        };
+                        if !self.cut(fi, Some(tick)) {
+                            return false;
+                        }
+                        clock_us = i64::MIN;
+                        next_tick = i64::MIN;
+                    }
+                    if clamp {
+                        clock_us = clock_us.max(meta.ts_us);
+                        meta.ts_us = clock_us;
+                    }
+                    if self.interim && meta.ts_us >= next_tick {
+                        // Packet time reached the next tick: the epoch so far ends here.
+                        let tick = Tick {
+                            now_us: meta.ts_us,
+                            sweep: false,
+                            restart: false,
+                        };
+                        if next_tick != i64::MIN && !self.cut(fi, Some(tick)) {
+                            return false;
+                        }
+                        next_tick = meta.ts_us.saturating_add(REPLAY_TICK_US);
+                    }
+                    // A packet read is a packet processed, also the one read when a
+                    // stop signal came.
+                    let more = self.push(meta, fi);
+                    if stop.load(Relaxed) {
+                        interrupted = true;
                         return false;
                     }
-                    next_tick = meta.ts_us.saturating_add(REPLAY_TICK_US);
-                }
-                // A packet read is a packet processed, also the one read when a
-                // stop signal came.
-                let more = self.push(meta, fi);
-                if stop.load(Relaxed) {
-                    interrupted = true;
-                    return false;
-                }
-                more
-            });
-            // An epoch never spans two files, so `pcap_filename` is exact.
+                    more
+                },
+            );
+            // An epoch never spans two files.
             let flushed = self.flush(fi);
             self.publish(&reader, None);
             if !completed || !flushed {
@@ -365,6 +452,7 @@ impl<'a> Feeder<'a> {
             Some(Tick {
                 now_us: wall_us(),
                 sweep: true,
+                restart: false,
             })
         };
         let mut next_cut = Instant::now() + LIVE_CUT;

@@ -94,6 +94,8 @@ pub struct SensorConfig {
     pub user: Option<String>,
     /// Show a progress bar on a terminal (replay).
     pub progress: bool,
+    /// Replay: every file is a capture of its own (`--per-file`).
+    pub per_file: bool,
 }
 
 /// What a run did.
@@ -289,7 +291,7 @@ pub fn run(cfg: &SensorConfig) -> Result<SensorSummary, Error> {
         );
         let read = match capture {
             Some(cap) => feeder.read_live(cap, t0),
-            None => Ok(feeder.read_files(files, cfg.progress, t0)),
+            None => Ok(feeder.read_files(files, cfg.progress, cfg.per_file, t0)),
         };
         for h in worker_handles {
             let _ = h.join();

@@ -25,7 +25,7 @@ pub(super) enum Flow {
     Interim(Snapshot),
 }
 
-/// A flow with its features and the capture file it was seen in.
+/// A flow with its features and the capture file its first packet came from.
 pub(super) struct Item {
     /// The flow.
     pub(super) flow: Flow,
@@ -34,7 +34,7 @@ pub(super) struct Item {
     /// Its connection context, filled by the context stage when it runs
     /// (boxed: most runs have none, and items are moved and sorted).
     pub(super) kdd: Option<Box<KddRow>>,
-    /// The capture file of the epoch that ended it.
+    /// The capture file of its first packet.
     pub(super) file: usize,
 }
 
@@ -49,6 +49,26 @@ impl Flow {
 }
 
 impl Item {
+    /// A finished flow with its features.
+    fn finished(f: FinishedFlow) -> Item {
+        Item {
+            features: f.record.features(),
+            file: f.source as usize,
+            flow: Flow::Finished(f),
+            kdd: None,
+        }
+    }
+
+    /// An interim snapshot with its features.
+    fn interim(s: Snapshot) -> Item {
+        Item {
+            features: s.record.features(),
+            file: s.source as usize,
+            flow: Flow::Interim(s),
+            kdd: None,
+        }
+    }
+
     /// True for an interim snapshot.
     pub(super) fn is_interim(&self) -> bool {
         matches!(self.flow, Flow::Interim(_))
@@ -100,6 +120,8 @@ pub(super) struct Finished {
     pub(super) epoch: u64,
     /// Finished flows and interim snapshots.
     pub(super) items: Vec<Item>,
+    /// The capture ended with this epoch: connection context restarts.
+    pub(super) restart: bool,
 }
 
 /// Worker settings.
@@ -126,60 +148,47 @@ pub(super) fn run(
         metrics.set_worker(me, Counter::FlowsEvicted, st.evicted);
         metrics.set_worker(me, Counter::SinglePacketFlows, st.single_packet_discarded);
     };
-    let mut last_file = 0usize;
     for e in rx.iter() {
         let mut items = Vec::new();
-        let file = e.file;
-        let mut finished = |f: FinishedFlow| {
-            let features = f.record.features();
-            items.push(Item {
-                flow: Flow::Finished(f),
-                features,
-                kdd: None,
-                file,
-            });
-        };
+        table.set_source(u32::try_from(e.file).unwrap_or(u32::MAX));
+        let mut finished = |f: FinishedFlow| items.push(Item::finished(f));
         for p in &e.packets {
             table.on_packet(p, &mut finished);
         }
         let mut interim = 0u64;
-        if let Some(t) = e.tick {
-            if t.sweep {
-                table.sweep(t.now_us, &mut finished);
-            }
-            table.interim(t.now_us, opts.interim_after_us, &mut |s: Snapshot| {
-                let features = s.record.features();
-                interim += 1;
-                items.push(Item {
-                    flow: Flow::Interim(s),
-                    features,
-                    kdd: None,
-                    file,
+        let restart = e.tick.is_some_and(|t| t.restart);
+        match e.tick {
+            Some(t) if t.restart => table.drain(&mut finished),
+            Some(t) => {
+                if t.sweep {
+                    table.sweep(t.now_us, &mut finished);
+                }
+                table.interim(t.now_us, opts.interim_after_us, &mut |s: Snapshot| {
+                    interim += 1;
+                    items.push(Item::interim(s));
                 });
-            });
+            }
+            None => {}
         }
-        last_file = e.file;
         metrics.add(Counter::FlowsFinished, items.len() as u64 - interim);
         metrics.add(Counter::InterimScored, interim);
         publish(&table);
-        if tx.send(Finished { epoch: e.id, items }).is_err() {
+        let done = Finished {
+            epoch: e.id,
+            items,
+            restart,
+        };
+        if tx.send(done).is_err() {
             return;
         }
     }
     let mut items = Vec::with_capacity(table.len());
-    table.drain(&mut |f: FinishedFlow| {
-        let features = f.record.features();
-        items.push(Item {
-            flow: Flow::Finished(f),
-            features,
-            kdd: None,
-            file: last_file,
-        });
-    });
+    table.drain(&mut |f: FinishedFlow| items.push(Item::finished(f)));
     metrics.add(Counter::FlowsFinished, items.len() as u64);
     publish(&table);
     let _ = tx.send(Finished {
         epoch: u64::MAX,
         items,
+        restart: false,
     });
 }
