@@ -112,6 +112,7 @@ pub fn read(path: &Path, needs: &[Input], need_src_ip: bool) -> Result<Vec<FlowR
             Input::Protocol => (has(Slot::Protocol), "a protocol column"),
             Input::SrcOctet(_) => (has(Slot::SrcIp), "a source IP column"),
             Input::DstOctet(_) => (has(Slot::DstIp), "a destination IP column"),
+            Input::Constant(_) => (true, "nothing"),
         };
         if !ok {
             return Err(err(

@@ -344,6 +344,19 @@ fn rf_fixed_v6_matches_onnxruntime() {
     conformance("rf_fixed_v6");
 }
 
+/// CIC-IDS2017 columns as pandas names them, the repeated one as
+/// ` Fwd Header Length.1`.
+#[test]
+fn rf_pandas_names_matches_onnxruntime() {
+    conformance("rf_pandas_names");
+}
+
+/// Two graph inputs that are no flow feature, each fed its constant.
+#[test]
+fn rf_constant_matches_onnxruntime() {
+    conformance("rf_constant");
+}
+
 /// A scikit-learn Pipeline (OneHotEncoder over protocol_type/service/flag,
 /// StandardScaler, LogisticRegression) trained on NSL-KDD and exported with
 /// one graph input per column, loaded as exported: model.json lists the

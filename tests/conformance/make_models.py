@@ -92,8 +92,12 @@ class Flows:
         self.header = rows[0]
         self.rows = [r for r in rows[1:] if r]
         self.index = {}
+        seen = {}
         for i, name in enumerate(self.header):
-            self.index.setdefault(name.strip(), i)
+            # A repeated name is also found as pandas names it: NAME.1, ...
+            n = name.strip()
+            seen[n] = seen.get(n, -1) + 1
+            self.index.setdefault(f"{n}.{seen[n]}" if seen[n] else n, i)
 
     def column(self, name):
         """Index of a column by any of its spellings, matched without spaces."""
@@ -175,6 +179,10 @@ def raw_matrix(flows, inputs, meta=None):
     meta = meta or {}
     cols = []
     for name in inputs:
+        if isinstance(name, dict):
+            # {"name": ..., "constant": x}: the same number for every flow.
+            cols.append([float(name["constant"])] * len(flows.rows))
+            continue
         m = OCTET.match(name.strip())
         enc = encoding_of(meta, name.strip())
         if m:
@@ -787,6 +795,23 @@ BUNDLES = [
          layout={"kind": "flat"}, nonfinite="zero", scaler="standard",
          output={"kind": "probabilities", "name": "probabilities",
                  "classes": ["Benign", "DoS", "PortScan"]}),
+    # A notebook's model trained on CIC-IDS2017 through pandas: the repeated
+    # column is read as " Fwd Header Length.1".
+    dict(name="rf_pandas_names", build="rf", profile="cic2017", seed=7100,
+         inputs=[" Flow Duration", " Fwd Header Length", " Total Fwd Packets",
+                 " Fwd Header Length.1", "Flow Bytes/s", " Flow Packets/s",
+                 " Bwd Header Length", " Average Packet Size"],
+         layout={"kind": "flat"}, nonfinite="zero", scaler="standard",
+         output={"kind": "probabilities", "name": "probabilities",
+                 "classes": ["BENIGN", "DDoS", "PortScan"], "benign": "BENIGN"}),
+    # A graph input that is no flow feature (a DataFrame's leftover index),
+    # fed a constant.
+    dict(name="rf_constant", build="rf", profile="cic2018", seed=7200,
+         inputs=[{"name": "Unnamed: 0", "constant": 0}] + C18[:6]
+         + [{"name": "capture_site", "constant": 3.5}] + C18[6:10],
+         layout={"kind": "flat"}, nonfinite="zero", scaler="minmax",
+         output={"kind": "probabilities", "name": "probabilities",
+                 "classes": ["Benign", "DoS", "PortScan"], "benign": "Benign"}),
     # Connection context (--nslkdd). A Pipeline with one graph input per
     # column: protocol_type, service and flag as strings; `inputs` lists the
     # columns in another order than the graph's.

@@ -49,6 +49,9 @@ pub enum Input {
         /// The code of each vocabulary entry, by vocabulary index.
         codes: Vec<f64>,
     },
+    /// A constant, for a graph input that is no flow feature
+    /// (`{"name": ..., "constant": x}` in `inputs`).
+    Constant(f64),
 }
 
 /// What the model sees of one flow before preprocessing.
@@ -94,7 +97,14 @@ impl Input {
                 };
             }
         }
-        match catalogue::lookup(n)? {
+        // pandas reads a duplicated column name as `NAME.1`, `NAME.2`, ...
+        // (CIC-IDS2017's second `Fwd Header Length`): the same column.
+        let col = catalogue::lookup(n).or_else(|| {
+            let (base, k) = n.rsplit_once('.')?;
+            let pandas = !k.is_empty() && k.bytes().all(|b| b.is_ascii_digit());
+            pandas.then(|| catalogue::lookup(base)).flatten()
+        })?;
+        match col {
             Col::SrcPort => Some(Input::SrcPort),
             Col::DstPort => Some(Input::DstPort),
             Col::Protocol => Some(Input::Protocol),
@@ -142,6 +152,7 @@ impl Input {
             Input::Protocol => f64::from(row.proto),
             Input::SrcOctet(k) => octet(&row.src, k),
             Input::DstOctet(k) => octet(&row.dst, k),
+            Input::Constant(x) => x,
             Input::Kdd(c) => row.kdd.get(c),
             Input::OneHot { col, index } => f64::from(u8::from(row.kdd.get(col) == index as f64)),
             Input::Ordinal { col, ref codes } => {
@@ -169,6 +180,7 @@ impl Input {
             Input::Protocol => "pseudo-column: IP protocol number".into(),
             Input::SrcOctet(k) => format!("pseudo-column: source IPv4 octet {}", k + 1),
             Input::DstOctet(k) => format!("pseudo-column: destination IPv4 octet {}", k + 1),
+            Input::Constant(x) => format!("constant {x}"),
             Input::Kdd(c) if c.kind() == KddKind::Cat => {
                 format!(
                     "KDD connection feature {}, categorical, as its name (string)",

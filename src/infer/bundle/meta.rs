@@ -8,6 +8,7 @@
 //! classes; or an [`InferError`] that names the file and the bad field.
 
 use super::categories::Categories;
+use super::input::Input;
 use super::{Bundle, LayoutSpec, OutputKind, Scaler};
 use crate::infer::error::InferError;
 use crate::profile::Profile;
@@ -23,7 +24,7 @@ struct Meta {
     #[serde(default)]
     trained_on: Option<String>,
     profile: String,
-    inputs: Vec<String>,
+    inputs: Vec<serde_json::Value>,
     #[serde(default)]
     categories: Option<serde_json::Value>,
     #[serde(default)]
@@ -32,6 +33,29 @@ struct Meta {
     #[serde(default)]
     preprocess: Preprocess,
     output: OutputMeta,
+}
+
+/// An input given as `{"name": NAME, "constant": NUMBER}`: a graph input
+/// that is no flow feature, fed the same number for every flow.
+fn constant(o: &serde_json::Map<String, serde_json::Value>) -> Result<(String, Input), String> {
+    if let Some(k) = o
+        .keys()
+        .find(|k| !["name", "constant"].contains(&k.as_str()))
+    {
+        return Err(format!(
+            "unknown key {k:?} (a constant input has \"name\" and \"constant\")"
+        ));
+    }
+    let name = match o.get("name") {
+        Some(serde_json::Value::String(n)) if !n.trim().is_empty() => n.clone(),
+        _ => return Err("a constant input needs a \"name\" (a non-empty string)".into()),
+    };
+    match o.get("constant").and_then(serde_json::Value::as_f64) {
+        Some(x) if x.is_finite() => Ok((name, Input::Constant(x))),
+        _ => Err(format!(
+            "constant input {name:?} needs \"constant\": a finite number"
+        )),
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -127,10 +151,25 @@ impl Bundle {
         let categories = Categories::parse(meta.categories.as_ref(), profile)
             .map_err(|(field, reason)| err(&field, reason))?;
         let mut inputs = Vec::with_capacity(meta.inputs.len());
-        for (i, name) in meta.inputs.iter().enumerate() {
-            let input = categories
-                .resolve(name, profile)
-                .map_err(|reason| err(&format!("inputs[{i}]"), reason))?;
+        let mut input_names = Vec::with_capacity(meta.inputs.len());
+        for (i, entry) in meta.inputs.iter().enumerate() {
+            let field = format!("inputs[{i}]");
+            let (name, input) = match entry {
+                serde_json::Value::String(name) => {
+                    let input = categories
+                        .resolve(name, profile)
+                        .map_err(|reason| err(&field, reason))?;
+                    (name.clone(), input)
+                }
+                serde_json::Value::Object(o) => constant(o).map_err(|reason| err(&field, reason))?,
+                other => {
+                    return Err(err(
+                        &field,
+                        format!("expected a column name or {{\"name\": ..., \"constant\": number}}, found {other}"),
+                    ))
+                }
+            };
+            input_names.push(name);
             inputs.push(input);
         }
         if let Some((field, reason)) = categories.unused(&inputs) {
@@ -322,7 +361,7 @@ impl Bundle {
             version: meta.version,
             trained_on: meta.trained_on,
             profile,
-            input_names: meta.inputs,
+            input_names,
             inputs,
             graph_input: meta.input_name,
             layout: meta.layout,
@@ -374,6 +413,19 @@ mod tests {
     }
 
     #[test]
+    fn pandas_duplicates_and_constants() {
+        let text = OK.replace(
+            "\"Src IP octet 4\",\"Dst Port\"]",
+            "\" Fwd Header Length.1\",{\"name\":\"Unnamed: 0\",\"constant\":2.5}]",
+        );
+        let b = parse(&text).unwrap();
+        let fwd = Input::resolve(" Fwd Header Length").unwrap();
+        assert_eq!(b.inputs.get(2), Some(&fwd));
+        assert_eq!(b.inputs.get(3), Some(&Input::Constant(2.5)));
+        assert_eq!(b.input_names.get(3).map(String::as_str), Some("Unnamed: 0"));
+    }
+
+    #[test]
     fn names_the_bad_field() {
         for (from, to, field) in [
             ("\"Dst Port\"]", "\"Dst Prt\"]", "inputs[3]"),
@@ -389,6 +441,19 @@ mod tests {
                 "preprocess.scaler.max[0]",
             ),
             ("{\"DoS\":0.7}", "{\"Dos\":0.7}", "output.threshold"),
+            (
+                "\"Dst Port\"]",
+                "{\"name\":\"x\",\"constant\":\"a\"}]",
+                "inputs[3]",
+            ),
+            (
+                "\"Dst Port\"]",
+                "{\"name\":\"x\",\"constant\":1,\"scale\":2}]",
+                "inputs[3]",
+            ),
+            ("\"Dst Port\"]", "{\"constant\":1}]", "inputs[3]"),
+            ("\"Dst Port\"]", "7]", "inputs[3]"),
+            ("\"Dst Port\"]", "\"Dst Port.x\"]", "inputs[3]"),
             ("\"cic2017\"", "\"cic2019\"", "profile"),
             (
                 "\"probabilities\",\"classes\"",
