@@ -11,6 +11,7 @@ use crate::decode::Addr;
 use crate::features::FlowRecord;
 use crate::flow::{EndReason, FinishedFlow, FlowKey, Snapshot};
 use crate::infer::{Bundle, OutputKind, Verdict};
+use crate::kdd::Conn;
 
 /// Whether a verdict is about a flow that ended or one still open.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,10 +49,19 @@ pub struct FlowSummary {
     pub last_us: i64,
     /// Ended or still open.
     pub state: FlowState,
+    /// The type and code of the flow's first ICMP or ICMPv6 message (also
+    /// for the compat profiles' protocol 0, which holds IPv4 ICMP).
+    pub icmp: Option<(u8, u8)>,
 }
 
 impl FlowSummary {
-    fn new(key: FlowKey, src_is_a: bool, record: &FlowRecord, state: FlowState) -> Self {
+    fn new(
+        key: FlowKey,
+        src_is_a: bool,
+        record: &FlowRecord,
+        conn: &Conn,
+        state: FlowState,
+    ) -> Self {
         let (src, src_port, dst, dst_port) = key.endpoints(src_is_a);
         FlowSummary {
             key,
@@ -64,18 +74,20 @@ impl FlowSummary {
             start_us: record.start_us(),
             last_us: record.last_us(),
             state,
+            icmp: conn.icmp(),
         }
     }
 
     /// The summary of a flow that ended.
     pub fn finished(f: &FinishedFlow) -> Self {
-        Self::new(f.key, f.src_is_a, &f.record, FlowState::Closed(f.reason))
+        let state = FlowState::Closed(f.reason);
+        Self::new(f.key, f.src_is_a, &f.record, &f.conn, state)
     }
 
     /// The summary of an interim snapshot.
     pub fn snapshot(s: &Snapshot) -> Self {
         let state = FlowState::Active { at_us: s.at_us };
-        Self::new(s.key, s.src_is_a, &s.record, state)
+        Self::new(s.key, s.src_is_a, &s.record, &s.conn, state)
     }
 
     /// When the verdict was made: the tick for an open flow, else the

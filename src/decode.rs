@@ -10,7 +10,8 @@
 //!   every IPv4 packet that is not TCP or UDP (ICMP, IGMP, GRE, non-first
 //!   fragments, undecodable transport headers) becomes a packet of protocol 0
 //!   with ports 0, and an ICMP error quoting a TCP/UDP header becomes a TCP/UDP
-//!   packet with the quoted ports, as the era decoder (jnetpcap) did;
+//!   packet with the quoted ports, as the era decoder (jnetpcap) did; an
+//!   ICMP packet of protocol 0 keeps its type and code (for EVE events only);
 //! * `fixed` takes IPv4 and IPv6, keeps the real protocol number, and counts
 //!   a malformed transport header as a skipped packet.
 //!
@@ -368,6 +369,9 @@ fn decode_ipv4(ip: &[u8], rules: DecodeRules) -> Result<PacketMeta, SkipReason> 
         (PROTO_ICMP, true) => {
             if !icmp_quoted(&mut meta, payload) {
                 other_as_zero(&mut meta);
+                // Kept for the events only: protocol 0 has no feature
+                // that reads it.
+                meta.icmp = icmp_header(payload);
             }
         }
         (_, true) => other_as_zero(&mut meta),

@@ -1,13 +1,20 @@
-//! EVE JSON lines: alert and flow events in Suricata's conventions, so SIEM
-//! pipelines that read Suricata's eve.json read ours unchanged.
+//! EVE JSON lines: alert and flow events that validate against Suricata's
+//! EVE schema, so SIEM pipelines that read Suricata's eve.json read ours
+//! unchanged. The one key Suricata has no place for is `ml`, the verdict.
 //!
 //! Input: an [`Alert`], or (flow events) a flow's summary with its model
-//! verdict and (for probability models) the class probabilities. Output: one JSON object per line, starting with
+//! verdict, the class probabilities (probability models) and whether the
+//! flow alerted. Output: one JSON object per line, starting with
 //! `timestamp, flow_id, event_type, src_ip, src_port, dest_ip, dest_port,
-//! proto`. The line buffer is reused between events.
+//! proto`. ICMP and ICMPv6 events carry `icmp_type` and `icmp_code` instead
+//! of ports; `flow.state` and `flow.reason` take Suricata's values, and a TCP
+//! flow's exact end (`fin`, `rst`, ...) is its `tcp.state`.
 
 use crate::alert::{Alert, FlowState, FlowSummary};
+use crate::community_id;
+use crate::flow::EndReason;
 use crate::infer::{Bundle, Verdict};
+use crate::signature::GID;
 use crate::text::UtcTime;
 use serde::Serialize;
 use serde_json::Map;
@@ -18,10 +25,18 @@ struct Event<'a> {
     flow_id: u64,
     event_type: &'static str,
     src_ip: String,
-    src_port: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    src_port: Option<u16>,
     dest_ip: String,
-    dest_port: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dest_port: Option<u16>,
     proto: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    icmp_type: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    icmp_code: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    community_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     in_iface: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -29,12 +44,17 @@ struct Event<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     alert: Option<AlertPart<'a>>,
     flow: FlowPart,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tcp: Option<TcpPart>,
     ml: MlPart<'a>,
 }
 
 #[derive(Serialize)]
 struct AlertPart<'a> {
     action: &'static str,
+    gid: u32,
+    signature_id: u32,
+    rev: u32,
     signature: String,
     category: &'a str,
     severity: u8,
@@ -48,9 +68,18 @@ struct FlowPart {
     bytes_toclient: u64,
     start: String,
     end: String,
-    /// "active" for an interim verdict on an open flow, else "closed".
+    age: i64,
     state: &'static str,
-    reason: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    alerted: Option<bool>,
+}
+
+#[derive(Serialize)]
+struct TcpPart {
+    /// Our exact end: fin, rst, timeout, end_of_input, evicted.
+    state: &'static str,
 }
 
 #[derive(Serialize)]
@@ -61,6 +90,9 @@ struct MlPart<'a> {
     score: f64,
     #[serde(skip_serializing_if = "Map::is_empty")]
     scores: Map<String, serde_json::Value>,
+    /// True for a verdict on a flow still open (written only then).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    interim: bool,
 }
 
 /// The EVE timestamp: `2026-11-21T05:30:56.022209+0000`, UTC.
@@ -75,76 +107,178 @@ pub fn proto_name(p: u8) -> String {
         17 => "UDP".into(),
         1 => "ICMP".into(),
         58 => "IPv6-ICMP".into(),
+        132 => "SCTP".into(),
         n => n.to_string(),
     }
 }
 
-/// What every event of a run shares: the model, and where packets come from.
+/// What every event of a run shares: the model, where packets come from,
+/// and the Community ID seed.
 #[derive(Debug, Clone, Copy)]
 pub struct Context<'a> {
-    /// The model bundle (name, version, class labels).
+    /// The model bundle (name, version, class labels, signatures).
     pub bundle: &'a Bundle,
     /// The capture interface (live).
     pub iface: Option<&'a str>,
     /// The capture files (replay), indexed by a flow's file.
     pub files: &'a [String],
+    /// The seed of `community_id` ([`community_id::DEFAULT_SEED`] unless
+    /// configured).
+    pub community_id_seed: u16,
 }
 
 /// Appends an alert event line (with its newline) to `out`.
 pub fn write_alert(out: &mut Vec<u8>, alert: &Alert, cx: &Context<'_>) {
+    let (flow, probs) = (&alert.flow, &alert.probs);
     write_event(
         out,
-        Some(alert),
-        &alert.flow,
+        Kind::Alert(alert),
+        flow,
         &alert.verdict,
-        &alert.probs,
+        probs,
         alert.file,
         cx,
     );
 }
 
-/// Appends a flow event line (with its newline) to `out`.
+/// Appends a flow event line (with its newline) to `out`; `alerted` says
+/// whether the flow raised an alert (`flow.alerted`).
 pub fn write_flow(
     out: &mut Vec<u8>,
     flow: &FlowSummary,
     verdict: &Verdict,
     probs: &[f32],
     file: usize,
+    alerted: bool,
     cx: &Context<'_>,
 ) {
-    write_event(out, None, flow, verdict, probs, file, cx);
+    write_event(out, Kind::Flow { alerted }, flow, verdict, probs, file, cx);
+}
+
+/// Which event: an alert, or a flow event (and whether the flow alerted).
+#[derive(Clone, Copy)]
+enum Kind<'a> {
+    Alert(&'a Alert),
+    Flow { alerted: bool },
+}
+
+/// How an event shows a flow's transport: the protocol it names, the
+/// ports, and the ICMP type and code.
+struct Transport {
+    /// The IP protocol the event names.
+    proto: u8,
+    ports: Option<(u16, u16)>,
+    icmp: Option<(u8, u8)>,
+}
+
+/// A flow's transport as events show it. ICMP and ICMPv6 have a type and
+/// code, no ports. The compat profiles' protocol 0 (every IPv4 protocol
+/// but TCP and UDP, as the era tool lumped them) is shown as ICMP when its
+/// first ICMP message is known, else as protocol `0` without ports.
+fn transport(flow: &FlowSummary) -> Transport {
+    match flow.key.proto {
+        6 | 17 | 132 => Transport {
+            proto: flow.key.proto,
+            ports: Some((flow.src_port, flow.dst_port)),
+            icmp: None,
+        },
+        0 if flow.icmp.is_some() => Transport {
+            proto: 1,
+            ports: None,
+            icmp: flow.icmp,
+        },
+        p @ (1 | 58) => Transport {
+            proto: p,
+            ports: None,
+            icmp: flow.icmp,
+        },
+        p => Transport {
+            proto: p,
+            ports: None,
+            icmp: None,
+        },
+    }
+}
+
+/// `flow.state` in Suricata's values: `closed` for a flow that ended by TCP
+/// FIN or RST (or a KDD record's end), else `established` once the
+/// destination answered, `new` before.
+fn flow_state(flow: &FlowSummary) -> &'static str {
+    match flow.state {
+        FlowState::Closed(EndReason::Fin | EndReason::Rst | EndReason::Record) => "closed",
+        _ if flow.packets.1 > 0 => "established",
+        _ => "new",
+    }
+}
+
+/// `flow.reason` in Suricata's values: `timeout` for a flow that timed out
+/// or closed (Suricata logs a closed flow when its closed-state timeout
+/// ends), `shutdown` at the end of the input, `forced` for a flow evicted to
+/// make room; none while the flow is open.
+fn flow_reason(state: FlowState) -> Option<&'static str> {
+    match state {
+        FlowState::Active { .. } => None,
+        FlowState::Closed(r) => Some(match r {
+            EndReason::Fin | EndReason::Rst | EndReason::Record | EndReason::FlowTimeout => {
+                "timeout"
+            }
+            EndReason::EndOfInput => "shutdown",
+            EndReason::Evicted => "forced",
+        }),
+    }
 }
 
 fn write_event(
     out: &mut Vec<u8>,
-    alert: Option<&Alert>,
+    kind: Kind<'_>,
     flow: &FlowSummary,
     verdict: &Verdict,
     probs: &[f32],
     file: usize,
     cx: &Context<'_>,
 ) {
+    let (alert, alerted) = match kind {
+        Kind::Alert(a) => (Some(a), None),
+        Kind::Flow { alerted } => (None, Some(alerted)),
+    };
     let bundle = cx.bundle;
     let label = bundle.label(verdict.label);
     let mut scores = Map::new();
     for (c, p) in bundle.labels.iter().zip(probs) {
         scores.insert(c.clone(), serde_json::Value::from(f64::from(*p)));
     }
+    let t = transport(flow);
+    let (src, dst) = (flow.src, flow.dst);
+    let id_ports = t
+        .ports
+        .or(t.icmp.map(|(ty, code)| (ty.into(), code.into())));
+    let community_id = match (flow.key.proto, t.icmp) {
+        // Protocol 0 without ICMP: the real protocol is not known.
+        (0, None) => None,
+        _ => community_id::of(cx.community_id_seed, t.proto, src, dst, id_ports),
+    };
+    let secs = |us: i64| us.div_euclid(1_000_000);
     let ev = Event {
         timestamp: timestamp(flow.event_us()),
         flow_id: flow.flow_id(),
         event_type: if alert.is_some() { "alert" } else { "flow" },
-        src_ip: flow.src.to_string(),
-        src_port: flow.src_port,
-        dest_ip: flow.dst.to_string(),
-        dest_port: flow.dst_port,
-        proto: proto_name(flow.key.proto),
+        src_ip: src.to_string(),
+        src_port: t.ports.map(|p| p.0),
+        dest_ip: dst.to_string(),
+        dest_port: t.ports.map(|p| p.1),
+        proto: proto_name(t.proto),
+        icmp_type: t.icmp.map(|i| i.0),
+        icmp_code: t.icmp.map(|i| i.1),
+        community_id,
         in_iface: cx.iface,
         pcap_filename: cx.files.get(file).map(String::as_str),
         alert: alert.map(|a| AlertPart {
             action: a.action.label(),
+            gid: GID,
+            signature_id: bundle.signatures.id(verdict.label),
+            rev: bundle.signatures.rev,
             signature: format!("flowsentinel {label}"),
-            category: label,
+            category: bundle.signatures.category(verdict.label),
             severity: a.severity.level(),
         }),
         flow: FlowPart {
@@ -154,14 +288,14 @@ fn write_event(
             bytes_toclient: flow.bytes.1,
             start: timestamp(flow.start_us),
             end: timestamp(flow.last_us),
-            state: match flow.state {
-                FlowState::Active { .. } => "active",
-                FlowState::Closed(_) => "closed",
-            },
-            reason: match flow.state {
-                FlowState::Active { .. } => "active",
-                FlowState::Closed(r) => r.label(),
-            },
+            age: secs(flow.last_us) - secs(flow.start_us),
+            state: flow_state(flow),
+            reason: flow_reason(flow.state),
+            alerted,
+        },
+        tcp: match flow.state {
+            FlowState::Closed(r) if flow.key.proto == 6 => Some(TcpPart { state: r.label() }),
+            _ => None,
         },
         ml: MlPart {
             model: &bundle.name,
@@ -173,6 +307,7 @@ fn write_event(
                 0.0
             },
             scores,
+            interim: matches!(flow.state, FlowState::Active { .. }),
         },
     };
     // Serializing plain structs into a Vec cannot fail.

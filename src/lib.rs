@@ -12,6 +12,7 @@
 
 pub mod alert;
 pub mod capture;
+pub mod community_id;
 pub mod config;
 pub mod decode;
 pub mod defaults;
@@ -27,6 +28,7 @@ pub mod labels;
 pub mod output;
 pub mod pipeline;
 pub mod profile;
+pub mod signature;
 pub mod syslog;
 pub mod text;
 

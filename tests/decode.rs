@@ -162,10 +162,12 @@ fn icmp_unreachable_takes_the_quoted_ports_in_compat_only() {
         (m.src, m.proto, m.src_port, m.dst_port, m.header_len),
         (Addr::v4([10, 0, 0, 2]), 17, 5353, 53, 8)
     );
-    assert_eq!(m.payload_len, 5);
+    assert_eq!((m.payload_len, m.icmp), (5, None));
     let m = decode(&frame(LinkType::Raw, &ip), FIXED).expect("decodes");
     assert_eq!((m.proto, m.src_port, m.dst_port), (1, 0, 0));
-    // An echo request is protocol 0 in compat.
+    assert_eq!(m.icmp, Some((3, 3)));
+    // An echo request is protocol 0 in compat, with its type and code kept
+    // (for the events).
     let mut echo = Vec::new();
     PacketBuilder::ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
         .icmpv4_echo_request(1, 1)
@@ -173,6 +175,9 @@ fn icmp_unreachable_takes_the_quoted_ports_in_compat_only() {
         .expect("build");
     let m = decode(&frame(LinkType::Raw, &echo), COMPAT).expect("decodes");
     assert_eq!((m.proto, m.src_port, m.payload_len), (0, 0, 0));
+    assert_eq!(m.icmp, Some((8, 0)));
+    let m = decode(&frame(LinkType::Raw, &echo), FIXED).expect("decodes");
+    assert_eq!((m.proto, m.icmp), (1, Some((8, 0))));
 }
 
 #[test]

@@ -137,9 +137,13 @@ fn evicted_flows_are_written_with_reason_evicted() {
         .filter(|e| e["event_type"] == "flow")
         .collect();
     assert_eq!(flows.len(), 20_000);
+    // Suricata's reasons, and ours exactly in the TCP state.
     let by_reason = |r: &str| flows.iter().filter(|e| e["flow"]["reason"] == r).count() as u64;
-    assert_eq!(by_reason("evicted"), evicted);
-    assert_eq!(by_reason("end_of_input"), 20_000 - evicted);
+    assert_eq!(by_reason("forced"), evicted);
+    assert_eq!(by_reason("shutdown"), 20_000 - evicted);
+    let by_end = |r: &str| flows.iter().filter(|e| e["tcp"]["state"] == r).count() as u64;
+    assert_eq!(by_end("evicted"), evicted);
+    assert_eq!(by_end("end_of_input"), 20_000 - evicted);
     // Evicted flows keep their single SYN: nothing of them is lost.
     assert!(flows
         .iter()
@@ -148,8 +152,13 @@ fn evicted_flows_are_written_with_reason_evicted() {
         .iter()
         .rfind(|e| e["event_type"] == "stats")
         .expect("a stats event at exit");
-    assert_eq!(stats["stats"]["flows"]["evicted"], evicted);
-    assert!(stats["stats"]["memory"]["peak_rss"].as_u64().expect("peak") > 0);
+    assert_eq!(stats["flowsentinel"]["flows"]["evicted"], evicted);
+    assert!(
+        stats["flowsentinel"]["memory"]["peak_rss"]
+            .as_u64()
+            .expect("peak")
+            > 0
+    );
     let rows = std::fs::read_to_string(&csv).expect("csv").lines().count();
     assert_eq!(rows, 20_001, "header + one row per flow");
 }

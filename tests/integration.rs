@@ -4,6 +4,7 @@ mod bad_captures;
 mod cli;
 mod conformance;
 mod decode;
+mod eve_schema;
 mod faults;
 mod fidelity;
 mod flood;

@@ -359,7 +359,7 @@ impl Eve {
             .iter()
             .rev()
             .find(|e| e["event_type"] == "stats")
-            .map(|e| &e["stats"]["ips"])
+            .map(|e| &e["flowsentinel"]["ips"])
     }
 
     /// A counter of the latest stats event (0 before the first).
@@ -368,7 +368,7 @@ impl Eve {
             .iter()
             .rev()
             .find(|e| e["event_type"] == "stats")
-            .and_then(|e| e["stats"][group][key].as_u64())
+            .and_then(|e| e["flowsentinel"][group][key].as_u64())
             .unwrap_or(0)
     }
 
@@ -687,11 +687,14 @@ fn ips_blocks_attacker_end_to_end() {
     assert_eq!(b["dest_port"], 80, "{b:#}");
     assert_eq!(b["proto"], "TCP", "{b:#}");
     assert_eq!(b["in_iface"], VICTIM_IFACE, "{b:#}");
-    assert_eq!(b["alert"]["category"], "syn_flood", "{b:#}");
+    assert_eq!(
+        b["alert"]["category"], "Attempted Denial of Service",
+        "{b:#}"
+    );
     assert_eq!(b["ml"]["label"], "syn_flood", "{b:#}");
     let syn_flood = eve
         .alerts_from(ATTACKER)
-        .filter(|e| e["alert"]["category"] == "syn_flood")
+        .filter(|e| e["ml"]["label"] == "syn_flood")
         .count();
     eprintln!(
         "attack: hping3 SYN flood, 3000 packets in {} ms; the first alert line seen {} ms \
@@ -826,7 +829,7 @@ fn ips_blocks_attacker_end_to_end() {
     // The probe of the open port (SYN, SYN-ACK, RST) is shaped like one
     // flow of the flood, so either label may come first.
     assert!(
-        ["portscan", "syn_flood"].contains(&b["alert"]["category"].as_str().unwrap_or("")),
+        ["portscan", "syn_flood"].contains(&b["ml"]["label"].as_str().unwrap_or("")),
         "{b:#}"
     );
     eprintln!(
@@ -834,7 +837,7 @@ fn ips_blocks_attacker_end_to_end() {
          set) seen {} ms after the scan started, on a {} alert",
         ms(scanned),
         ms(reblocked),
-        b["alert"]["category"],
+        b["ml"]["label"],
     );
 
     // Only the attacker was ever blocked, twice.
@@ -879,7 +882,7 @@ fn ips_blocks_attacker_end_to_end() {
     let portscan = eve
         .alerts()
         .skip(alerts_before)
-        .filter(|e| e["src_ip"] == ATTACKER && e["alert"]["category"] == "portscan")
+        .filter(|e| e["src_ip"] == ATTACKER && e["ml"]["label"] == "portscan")
         .count();
     eprintln!("the scan: {portscan} portscan alerts for 1000 probes");
     assert!(

@@ -72,8 +72,8 @@ fn demo_replay_alerts_are_eve_json() {
     let first = std::fs::read_to_string(dir.join("alerts-2.json")).expect("read");
     let line = first
         .lines()
-        .find(|l| l.contains("\"event_type\":\"alert\""))
-        .expect("an alert line");
+        .find(|l| l.contains("\"event_type\":\"alert\"") && l.contains("\"proto\":\"TCP\""))
+        .expect("a TCP alert line");
     let keys = [
         "\"timestamp\"",
         "\"flow_id\"",
@@ -91,13 +91,27 @@ fn demo_replay_alerts_are_eve_json() {
     assert!(pos.windows(2).all(|w| w[0] < w[1]), "key order in {line}");
     let labels: std::collections::BTreeSet<&str> = alerts
         .iter()
-        .map(|a| a["alert"]["category"].as_str().expect("category"))
+        .map(|a| a["ml"]["label"].as_str().expect("label"))
         .collect();
     assert!(labels.contains("portscan"), "{labels:?}");
     for a in &alerts {
         assert_eq!(a["alert"]["action"], "allowed");
         assert_ne!(a["ml"]["label"], "Benign");
-        assert_eq!(a["ml"]["label"], a["alert"]["category"]);
+        // gid, signature id and category from the bundle (src/signature.rs).
+        let label = a["ml"]["label"].as_str().expect("label");
+        assert_eq!(a["alert"]["gid"], flowsentinel::signature::GID);
+        assert_eq!(
+            a["alert"]["signature_id"],
+            flowsentinel::signature::default_sid(label)
+        );
+        assert_eq!(
+            a["alert"]["category"],
+            flowsentinel::signature::default_category(label)
+        );
+        assert_eq!(
+            (&a["alert"]["rev"], &a["ml"]["model_version"]),
+            (&1.into(), &"1".into())
+        );
         let score = a["ml"]["score"].as_f64().expect("score");
         assert!((0.0..=1.0).contains(&score));
         let ts = a["timestamp"].as_str().expect("timestamp");

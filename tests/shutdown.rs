@@ -81,5 +81,5 @@ fn replay_sigterm_writes_every_flow() {
     assert_eq!(alerts, summary_value(&text, "alerts"));
     let last = lines.last().expect("events");
     assert_eq!(last["event_type"], "stats");
-    assert_eq!(last["stats"]["capture"]["packets"], read);
+    assert_eq!(last["stats"]["decoder"]["pkts"], read);
 }

@@ -135,6 +135,12 @@ impl Conn {
         }
     }
 
+    /// The type and code of the connection's first ICMP or ICMPv6 message
+    /// (`None` for other protocols, or when no ICMP header was seen).
+    pub fn icmp(&self) -> Option<(u8, u8)> {
+        self.icmp
+    }
+
     /// True once the responder sent anything.
     pub fn answered(&self) -> bool {
         self.answered

@@ -127,7 +127,8 @@ impl<'a> Writer<'a> {
             }
             if self.s.flow_events {
                 let cx = context(&self.s, self.bundle);
-                eve::write_flow(&mut self.buf, &flow, v, probs, item.file, &cx);
+                let alerted = v.alert || prior.is_some();
+                eve::write_flow(&mut self.buf, &flow, v, probs, item.file, alerted, &cx);
             }
         }
         self.s.alerts.write(&self.buf)
@@ -338,6 +339,7 @@ fn context<'a>(s: &'a Sinks, bundle: &'a Bundle) -> Context<'a> {
         bundle,
         iface: s.iface.as_deref(),
         files: &s.files,
+        community_id_seed: crate::community_id::DEFAULT_SEED,
     }
 }
 

@@ -6,8 +6,10 @@
 //! its doc and its place in the stats event. That row is the whole of adding
 //! a counter: the stage that counts it publishes it into `Metrics`
 //! (atomics, per worker where workers count), the snapshot reads every row,
-//! and the stats event carries every row that names a place. The summary
-//! and the `stats:` line, written for people, pick the rows they show.
+//! and the stats event carries every row that names a place: under `stats`
+//! with Suricata's name where Suricata keeps that count (its EVE schema
+//! lists them), else under `flowsentinel`. The summary and the `stats:`
+//! line, written for people, pick the rows they show.
 
 use super::outfile::OutputStats;
 use crate::decode::SkipReason;
@@ -19,7 +21,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 /// Declares [`Counter`]: one variant per row, with its place in the stats
-/// event (`[]`: not in it).
+/// event from its root, under `stats` or `flowsentinel` (`[]`: not in it).
 macro_rules! counters {
     ($($(#[doc = $doc:literal])+ $name:ident => [$($seg:literal),*],)+) => {
         /// A scalar count of a run.
@@ -32,7 +34,7 @@ macro_rules! counters {
             /// Every counter, in table order.
             pub const ALL: [Counter; [$(Counter::$name),+].len()] = [$(Counter::$name),+];
 
-            /// Its place in the stats event's `stats` object (empty: not there).
+            /// Its place in the stats event (empty: not there).
             pub fn stats_path(self) -> &'static [&'static str] {
                 match self {
                     $(Counter::$name => &[$($seg),*],)+
@@ -44,56 +46,56 @@ macro_rules! counters {
 
 counters! {
     /// Frames read.
-    Packets => ["capture", "packets"],
+    Packets => ["stats", "decoder", "pkts"],
     /// Live: frames the kernel handed to the capture.
-    KernelPackets => ["capture", "kernel_packets"],
+    KernelPackets => ["stats", "capture", "kernel_packets"],
     /// Live: frames the kernel dropped (capture buffer full).
-    KernelDrops => ["capture", "kernel_drops"],
+    KernelDrops => ["stats", "capture", "kernel_drops"],
     /// Live: frames the interface or its driver dropped.
-    IfDrops => ["capture", "if_drops"],
+    IfDrops => ["stats", "capture", "kernel_ifdrops"],
     /// Frames that became flow packets.
-    Decoded => ["decoder", "decoded"],
+    Decoded => ["flowsentinel", "decoder", "decoded"],
     /// Live: packets dropped because a flow worker's queue was full.
-    QueueDrops => ["pipeline", "worker_queue_drops"],
+    QueueDrops => ["flowsentinel", "pipeline", "worker_queue_drops"],
     /// Flows open now.
-    FlowsActive => ["flows", "active"],
+    FlowsActive => ["stats", "flow", "active"],
     /// Flows the workers finished.
-    FlowsFinished => ["flows", "finished"],
+    FlowsFinished => ["flowsentinel", "flows", "finished"],
     /// Flows ended early by the `max_flows` cap (scored like any other).
-    FlowsEvicted => ["flows", "evicted"],
+    FlowsEvicted => ["flowsentinel", "flows", "evicted"],
     /// Compat only: single-packet flows the era tool never wrote.
     SinglePacketFlows => [],
     /// Interim snapshots of open flows scored.
-    InterimScored => ["flows", "interim_scored"],
+    InterimScored => ["flowsentinel", "flows", "interim_scored"],
     /// Inference batches run.
-    Batches => ["inference", "batches"],
+    Batches => ["flowsentinel", "inference", "batches"],
     /// Finished flows the alert writer handled (scored).
     FlowsScored => [],
     /// Alert events on open flows.
-    InterimAlerts => ["alerts", "interim"],
+    InterimAlerts => ["flowsentinel", "alerts", "interim"],
     /// Final verdicts not alerted again: the flow already had an interim
     /// alert with the same label.
-    RepeatsSuppressed => ["alerts", "repeats_suppressed"],
+    RepeatsSuppressed => ["flowsentinel", "alerts", "repeats_suppressed"],
     /// Syslog messages not delivered.
-    SyslogLost => ["syslog", "lost"],
+    SyslogLost => ["flowsentinel", "syslog", "lost"],
     /// Syslog reconnects.
-    SyslogReconnects => ["syslog", "reconnects"],
+    SyslogReconnects => ["flowsentinel", "syslog", "reconnects"],
     /// Alert records written.
     AlertsWritten => [],
     /// Alert records the alerts output could not write.
-    AlertsLost => ["outputs", "alerts", "lost"],
+    AlertsLost => ["flowsentinel", "outputs", "alerts", "lost"],
     /// Failed writes of the alerts output.
-    AlertsErrors => ["outputs", "alerts", "errors"],
+    AlertsErrors => ["flowsentinel", "outputs", "alerts", "errors"],
     /// Flow CSV rows written.
     CsvWritten => [],
     /// Flow CSV rows that could not be written.
-    CsvLost => ["outputs", "flows_csv", "lost"],
+    CsvLost => ["flowsentinel", "outputs", "flows_csv", "lost"],
     /// Failed writes of the flow CSV.
-    CsvErrors => ["outputs", "flows_csv", "errors"],
+    CsvErrors => ["flowsentinel", "outputs", "flows_csv", "errors"],
     /// Resident memory now, bytes.
-    Rss => ["memory", "rss"],
+    Rss => ["flowsentinel", "memory", "rss"],
     /// Peak resident memory, bytes.
-    PeakRss => ["memory", "peak_rss"],
+    PeakRss => ["flowsentinel", "memory", "peak_rss"],
 }
 
 /// The alerts output's counters: written, lost, failed writes.
@@ -159,24 +161,6 @@ impl Index<Counter> for Counters {
     }
 }
 
-/// Inserts `v` at `path` in nested JSON objects.
-fn insert(map: &mut serde_json::Map<String, serde_json::Value>, path: &[&str], v: u64) {
-    match path {
-        [] => {}
-        [key] => {
-            map.insert((*key).to_string(), v.into());
-        }
-        [key, rest @ ..] => {
-            let inner = map
-                .entry((*key).to_string())
-                .or_insert_with(|| serde_json::Value::Object(serde_json::Map::new()));
-            if let Some(inner) = inner.as_object_mut() {
-                insert(inner, rest, v);
-            }
-        }
-    }
-}
-
 impl Counters {
     /// Sets a count.
     pub fn set(&mut self, c: Counter, v: u64) {
@@ -220,31 +204,8 @@ impl Counters {
         self[Counter::Packets] as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }
 
-    /// The EVE `stats` event (without its newline): every counter that
-    /// names a place, the skips by reason, the alerts by label and the hook.
-    pub fn stats_event(&self, timestamp: String, iface: Option<&str>) -> serde_json::Value {
-        let mut stats = serde_json::Map::new();
-        stats.insert("uptime".into(), self.elapsed.as_secs().into());
-        for c in Counter::ALL {
-            insert(&mut stats, c.stats_path(), self[c]);
-        }
-        for (r, n) in SkipReason::ALL.iter().zip(self.skipped) {
-            insert(&mut stats, &["decoder", "skipped", r.label()], n);
-        }
-        insert(&mut stats, &["alerts", "total"], self.alerts_total());
-        if let Some(alerts) = stats.get_mut("alerts").and_then(|a| a.as_object_mut()) {
-            alerts.insert("by_label".into(), serde_json::json!(self.alerts));
-        }
-        stats.insert("ips".into(), self.hook_json());
-        serde_json::json!({
-            "timestamp": timestamp,
-            "event_type": "stats",
-            "in_iface": iface,
-            "stats": stats,
-        })
-    }
-
-    fn hook_json(&self) -> serde_json::Value {
+    /// The IPS hook's outcomes as JSON (empty without a hook).
+    pub(super) fn hook_json(&self) -> serde_json::Value {
         let mut hook = serde_json::Map::new();
         if let Some(h) = &self.hook {
             for o in Outcome::ALL {
@@ -543,7 +504,7 @@ mod tests {
         let m = Metrics::new(2);
         m.set(Counter::Packets, 10);
         m.set(Counter::Decoded, 8);
-        m.skipped(&[1, 1]);
+        m.skipped(&[1, 0, 1]);
         m.set_worker(0, Counter::FlowsActive, 3);
         m.set_worker(1, Counter::FlowsActive, 2);
         m.set_worker(0, Counter::FlowsEvicted, 1);
@@ -555,19 +516,6 @@ mod tests {
         c.alerts.insert("portscan".into(), 7);
         assert_eq!((c[Counter::FlowsActive], c[Counter::FlowsEvicted]), (5, 5));
         assert!(!c.kernel && c.csv_out().is_none());
-        let ev = c.stats_event("t".into(), None);
-        assert_eq!(ev["stats"]["flows"]["evicted"], 5);
-        assert_eq!(ev["stats"]["capture"]["packets"], 10);
-        assert_eq!(ev["stats"]["outputs"]["flows_csv"]["lost"], 0);
-        assert_eq!(ev["stats"]["alerts"]["total"], 7);
-        assert_eq!(ev["stats"]["alerts"]["by_label"]["portscan"], 7);
-        assert_eq!(
-            ev["stats"]["decoder"]["skipped"]
-                .as_object()
-                .map(|o| o.len()),
-            Some(SkipReason::ALL.len())
-        );
-        assert!(ev["stats"].get("SinglePacketFlows").is_none());
         assert!(c.stats_line().contains("evicted 5 interim 2 alerts 7"));
         let table = c.render_sensor(2, "CPU");
         assert!(table.contains("  of them evicted (max flows)"));
@@ -590,5 +538,12 @@ mod tests {
             .filter(|c| !c.stats_path().is_empty())
             .count();
         assert_eq!(paths.len(), with_path, "two counters share a stats path");
+        for c in Counter::ALL {
+            let root = c.stats_path().first().copied();
+            assert!(
+                matches!(root, None | Some("stats" | "flowsentinel")),
+                "{c:?}: a counter goes under `stats` (Suricata's name) or `flowsentinel`"
+            );
+        }
     }
 }

@@ -30,6 +30,7 @@ mod process;
 mod progress;
 mod reader;
 pub mod sensor;
+mod stats_event;
 mod worker;
 
 pub use counters::Counters;

@@ -4,14 +4,16 @@
 //! Input: a bundle directory (or metadata text). Output: a validated
 //! [`Bundle`] whose inputs are resolved against the column catalogue and the
 //! context columns (`categories` expanding the categorical ones), whose
-//! scaler arrays have one value per input, and whose thresholds name known
-//! classes; or an [`InferError`] that names the file and the bad field.
+//! scaler arrays have one value per input, whose thresholds name known
+//! classes, and whose alert signature ids and categories (optional
+//! `signatures` and `alert_categories`) are checked; or an [`InferError`] that names the file and the bad field.
 
 use super::categories::Categories;
 use super::input::Input;
 use super::{Bundle, LayoutSpec, OutputKind, Scaler};
 use crate::infer::error::InferError;
 use crate::profile::Profile;
+use crate::signature::Signatures;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -33,6 +35,12 @@ struct Meta {
     #[serde(default)]
     preprocess: Preprocess,
     output: OutputMeta,
+    /// Alert signature ids by label (see `crate::signature`).
+    #[serde(default)]
+    signatures: BTreeMap<String, u64>,
+    /// Alert categories by label.
+    #[serde(default)]
+    alert_categories: BTreeMap<String, String>,
 }
 
 /// An input given as `{"name": NAME, "constant": NUMBER}`: a graph input
@@ -355,6 +363,13 @@ impl Bundle {
                 (vec![benign_name, alert], 0, vec![f64::INFINITY, t])
             }
         };
+        let signatures = Signatures::new(
+            &labels,
+            &meta.version,
+            &meta.signatures,
+            &meta.alert_categories,
+        )
+        .map_err(|(field, reason)| err(&field, reason))?;
         Ok(Bundle {
             dir: dir.to_path_buf(),
             name: meta.name,
@@ -372,6 +387,7 @@ impl Bundle {
             labels,
             benign,
             thresholds,
+            signatures,
         })
     }
 }
@@ -404,6 +420,17 @@ mod tests {
             ]
         );
         assert_eq!(b.thresholds, vec![0.0, 0.7]);
+        assert_eq!(b.signatures.id(1), crate::signature::default_sid("DoS"));
+        assert_eq!(b.signatures.category(1), "Attempted Denial of Service");
+        let given = OK.replace(
+            "\"threshold\":{\"DoS\":0.7}}",
+            "\"threshold\":{\"DoS\":0.7}},\"signatures\":{\"DoS\":9000001},\"alert_categories\":{\"DoS\":\"Custom\"}",
+        );
+        let b2 = parse(&given).unwrap();
+        assert_eq!(
+            (b2.signatures.id(1), b2.signatures.category(1)),
+            (9_000_001, "Custom")
+        );
         assert_eq!(b.nonfinite, -1.0);
         // A zero range counts as one.
         assert_eq!(
@@ -454,6 +481,21 @@ mod tests {
             ("\"Dst Port\"]", "{\"constant\":1}]", "inputs[3]"),
             ("\"Dst Port\"]", "7]", "inputs[3]"),
             ("\"Dst Port\"]", "\"Dst Port.x\"]", "inputs[3]"),
+            (
+                "\"threshold\":{\"DoS\":0.7}}",
+                "\"threshold\":{\"DoS\":0.7}},\"signatures\":{\"Dos\":9000001}",
+                "signatures.Dos",
+            ),
+            (
+                "\"threshold\":{\"DoS\":0.7}}",
+                "\"threshold\":{\"DoS\":0.7}},\"signatures\":{\"DoS\":1,\"Benign\":1}",
+                "signatures",
+            ),
+            (
+                "\"threshold\":{\"DoS\":0.7}}",
+                "\"threshold\":{\"DoS\":0.7}},\"alert_categories\":{\"Dos\":\"x\"}",
+                "alert_categories.Dos",
+            ),
             ("\"cic2017\"", "\"cic2019\"", "profile"),
             (
                 "\"probabilities\",\"classes\"",

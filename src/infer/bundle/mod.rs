@@ -17,6 +17,7 @@ pub use categories::{Categories, Category, Encoding};
 pub use input::{FlowRow, Input};
 
 use crate::profile::Profile;
+use crate::signature::Signatures;
 use serde::Deserialize;
 use std::path::PathBuf;
 
@@ -115,6 +116,8 @@ pub struct Bundle {
     /// Threshold per label (probabilities: per class; reconstruction: the
     /// threshold at the alert label).
     pub thresholds: Vec<f64>,
+    /// Each label's alert signature id and category, and the rev.
+    pub signatures: Signatures,
 }
 
 impl Bundle {
@@ -201,6 +204,7 @@ mod tests {
             labels: vec!["Benign".into(), "DoS".into()],
             benign: 0,
             thresholds: vec![0.0, 0.7],
+            signatures: Signatures::default(),
         };
         let mut features = [0.0; NUM_FEATURES];
         features[0] = f64::NAN;
