@@ -38,7 +38,14 @@ struct AlertPart<'a> {
     signature: String,
     category: &'a str,
     severity: u8,
+    /// Suricata's rule metadata: keys with arrays of strings (aggregation).
+    #[serde(skip_serializing_if = "Metadata::is_empty")]
+    metadata: &'a Metadata,
 }
+
+/// `alert.metadata`: names with arrays of strings, as Suricata writes a rule's
+/// `metadata` keyword (the alert writer puts the aggregation there).
+pub type Metadata = std::collections::BTreeMap<String, Vec<String>>;
 
 #[derive(Serialize)]
 struct FlowPart {
@@ -90,11 +97,12 @@ pub struct Context<'a> {
     pub files: &'a [String],
 }
 
-/// Appends an alert event line (with its newline) to `out`.
-pub fn write_alert(out: &mut Vec<u8>, alert: &Alert, cx: &Context<'_>) {
+/// Appends an alert event line (with its newline) to `out`, with `metadata`
+/// as `alert.metadata` (left out when empty).
+pub fn write_alert(out: &mut Vec<u8>, alert: &Alert, metadata: &Metadata, cx: &Context<'_>) {
     write_event(
         out,
-        Some(alert),
+        Some((alert, metadata)),
         &alert.flow,
         &alert.verdict,
         &alert.probs,
@@ -117,7 +125,7 @@ pub fn write_flow(
 
 fn write_event(
     out: &mut Vec<u8>,
-    alert: Option<&Alert>,
+    alert: Option<(&Alert, &Metadata)>,
     flow: &FlowSummary,
     verdict: &Verdict,
     probs: &[f32],
@@ -141,11 +149,12 @@ fn write_event(
         proto: proto_name(flow.key.proto),
         in_iface: cx.iface,
         pcap_filename: cx.files.get(file).map(String::as_str),
-        alert: alert.map(|a| AlertPart {
+        alert: alert.map(|(a, metadata)| AlertPart {
             action: a.action.label(),
             signature: format!("flowsentinel {label}"),
             category: label,
             severity: a.severity.level(),
+            metadata,
         }),
         flow: FlowPart {
             pkts_toserver: flow.packets.0,

@@ -17,6 +17,7 @@ pub mod decode;
 pub mod defaults;
 pub mod error;
 pub mod eve;
+pub mod fastlog;
 pub mod features;
 pub mod flow;
 pub mod flowcsv;
@@ -29,5 +30,6 @@ pub mod pipeline;
 pub mod profile;
 pub mod syslog;
 pub mod text;
+pub mod threshold;
 
 pub use error::Error;

@@ -74,6 +74,8 @@ counters! {
     /// Final verdicts not alerted again: the flow already had an interim
     /// alert with the same label.
     RepeatsSuppressed => ["alerts", "repeats_suppressed"],
+    #[doc = "Alerts a threshold rule folded (not written)."] AlertsAggregated => ["alerts", "aggregated"],
+    #[doc = "Alerts a suppress rule matched (not written)."] AlertsSuppressed => ["alerts", "suppressed"],
     /// Syslog messages not delivered.
     SyslogLost => ["syslog", "lost"],
     /// Syslog reconnects.
@@ -326,6 +328,10 @@ impl Counters {
             "  of them on open flows",
             self[Counter::InterimAlerts].to_string(),
         );
+        let folded = self[Counter::AlertsAggregated].to_string();
+        row("alerts folded (threshold rules)", folded);
+        let suppressed = self[Counter::AlertsSuppressed].to_string();
+        row("alerts suppressed (suppress rules)", suppressed);
         row(
             "final verdicts already alerted",
             self[Counter::RepeatsSuppressed].to_string(),
