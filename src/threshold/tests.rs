@@ -142,7 +142,7 @@ fn a_label_s_own_rule_wins_then_the_first_for_every_label() {
     let r = Rules::build(Some(2.5), None, None).unwrap();
     assert_eq!(r.threshold, [ThresholdRule::alert_limit(2_500_000)]);
     let r = Rules::build(None, Some(vec![global1.clone()]), None).unwrap();
-    assert_eq!(r.threshold, [global1.clone()]);
+    assert_eq!(r.threshold, std::slice::from_ref(&global1));
     // 0 turns every threshold rule off.
     assert!(Rules::build(Some(0.0), Some(vec![own2]), None)
         .unwrap()
