@@ -157,48 +157,54 @@ impl<'a> Writer<'a> {
         self.s.alerts.write(&self.buf)
     }
 
-    /// One alert (`interim`: on an open flow). The aggregator decides
-    /// whether it is written; the hook sees it either way. When the hook
-    /// queued a `block` run, a written alert is held back until the run
-    /// settles (its outcome sets `action`); otherwise it is written now,
+    /// One alert (`interim`: on an open flow). The hook sees it first, then
+    /// the aggregator decides whether it is written. When the hook queued a
+    /// `block` run, the alert is written (whatever the rules) once the run
+    /// settles (its outcome sets `action`); otherwise, if written, now,
     /// `allowed`.
     fn alert(&mut self, alert: Alert, interim: bool) {
-        let (v, f) = (alert.verdict, &alert.flow);
-        let written = match self
-            .s
-            .aggregator
-            .decide(v.label, f.src, f.dst, f.event_us())
-        {
-            threshold::Decision::Write { aggregated } => Some(aggregated),
-            threshold::Decision::Fold | threshold::Decision::Suppress => None,
-        };
-        if written.is_some() {
-            if let Some(n) = self.alert_counts.get_mut(v.label) {
-                *n += 1;
-            }
-            self.interim_alerts += u64::from(interim);
-        } else if self.s.hook.is_none() {
-            return;
-        }
+        let v = alert.verdict;
         let mut one = std::mem::take(&mut self.one);
         one.clear();
-        self.render(&mut one, &alert, written.flatten());
+        if self.s.hook.is_some() {
+            self.render(&mut one, &alert, None);
+        }
         let decision = self.s.hook.as_mut().map(|h| {
             let proto = eve::proto_name(alert.flow.key.proto);
             let json = one.strip_suffix(b"\n").unwrap_or(&one);
             let label = self.bundle.label(v.label);
             h.on_alert(&HookAlert::of(&alert, label, &proto, json), Instant::now())
         });
-        match (decision, written) {
-            (Some(Decision::Queued(id)), Some(aggregated)) => {
-                self.held.insert(id, (alert, aggregated));
+        let queued = match decision {
+            Some(Decision::Queued(id)) => Some(id),
+            _ => None,
+        };
+        // A block is never silent: its alert is written whatever the rules.
+        let f = &alert.flow;
+        let force = queued.is_some();
+        let aggregated = match self
+            .s
+            .aggregator
+            .decide(v.label, f.src, f.dst, f.event_us(), force)
+        {
+            threshold::Decision::Write { aggregated } => aggregated,
+            threshold::Decision::Fold | threshold::Decision::Suppress => {
+                self.one = one;
+                return;
             }
-            (_, Some(aggregated)) => {
-                let mut buf = std::mem::take(&mut self.buf);
-                self.emit(&mut buf, &alert, aggregated, &one);
-                self.buf = buf;
-            }
-            (_, None) => {}
+        };
+        if let Some(n) = self.alert_counts.get_mut(v.label) {
+            *n += 1;
+        }
+        self.interim_alerts += u64::from(interim);
+        if let Some(id) = queued {
+            self.held.insert(id, (alert, aggregated));
+        } else {
+            one.clear();
+            self.render(&mut one, &alert, aggregated);
+            let mut buf = std::mem::take(&mut self.buf);
+            self.emit(&mut buf, &alert, aggregated, &one);
+            self.buf = buf;
         }
         self.one = one;
     }

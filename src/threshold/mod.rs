@@ -125,10 +125,16 @@ pub struct Seconds(pub i64);
 impl TryFrom<f64> for Seconds {
     type Error = String;
     fn try_from(s: f64) -> Result<Self, String> {
-        crate::config::seconds_to_us("seconds", s)
+        period_us(s)
             .map(Seconds)
-            .map_err(|e| e.to_string().trim_start_matches("--").to_string())
+            .ok_or_else(|| format!("seconds: expected a positive number of seconds, got {s}"))
     }
+}
+
+/// Positive seconds (at most 1e9, at least 1 µs) as µs.
+fn period_us(s: f64) -> Option<i64> {
+    let us = (s * 1e6).round();
+    (s.is_finite() && s > 0.0 && s <= 1e9 && us >= 1.0).then_some(us as i64)
 }
 
 /// `ip`: one CIDR or address, or a list of them.
@@ -277,7 +283,7 @@ impl Rules {
         if limit == 0.0 {
             return Ok(rules);
         }
-        let period = crate::config::seconds_to_us("alert-limit", limit).map_err(|_| {
+        let period = period_us(limit).ok_or_else(|| {
             Error::Usage(format!(
                 "--alert-limit: expected 0 (off) or a positive number of seconds, got {limit}"
             ))

@@ -189,10 +189,22 @@ impl Aggregator {
         })
     }
 
-    /// Decides one alert of `label` from `src` to `dst` at `ts_us`.
-    pub fn decide(&mut self, label: usize, src: Addr, dst: Addr, ts_us: i64) -> Decision {
+    /// Decides one alert of `label` from `src` to `dst` at `ts_us`. With
+    /// `force` (the IPS hook queued a block for it) the alert is written
+    /// whatever the rules say, and its tracker counts it as usual.
+    pub fn decide(
+        &mut self,
+        label: usize,
+        src: Addr,
+        dst: Addr,
+        ts_us: i64,
+        force: bool,
+    ) -> Decision {
         self.clock_us = self.clock_us.max(ts_us);
         if self.suppress.iter().any(|s| s.matches(label, src, dst)) {
+            if force {
+                return Decision::Write { aggregated: None };
+            }
             self.suppressed += 1;
             return Decision::Suppress;
         }
@@ -235,7 +247,7 @@ impl Aggregator {
         t.pending += 1;
         t.last_us = ts_us;
         t.last = (src, dst);
-        if alert {
+        if alert || force {
             let aggregated = t.pending;
             t.pending = 0;
             Decision::Write {

@@ -1,9 +1,8 @@
 //! Unit tests of the threshold rules and the aggregator: Suricata's
 //! `limit`, `threshold` and `both` hit by hit, every track, rule precedence,
-//! suppression, the config tables and their refusals, and the bounded state.
+//! suppression, the refusals, and the bounded state.
 
 use super::*;
-use crate::config::Settings;
 use crate::decode::Addr;
 
 const S: i64 = 1_000_000;
@@ -41,7 +40,7 @@ fn ip(last: u8) -> Addr {
 fn run(a: &mut Aggregator, times: &[i64]) -> Vec<String> {
     times
         .iter()
-        .map(|&t| match a.decide(1, ip(1), ip(2), t) {
+        .map(|&t| match a.decide(1, ip(1), ip(2), t, false) {
             Decision::Write { aggregated } => format!("W{}", aggregated.unwrap_or(0)),
             Decision::Fold => "F".into(),
             Decision::Suppress => "S".into(),
@@ -98,11 +97,11 @@ fn tracks_key_by_source_destination_pair_or_label() {
     let written = |mut a: Aggregator| {
         let mut w: Vec<bool> = pairs
             .iter()
-            .map(|&(s, d)| matches!(a.decide(1, ip(s), ip(d), 0), Decision::Write { .. }))
+            .map(|&(s, d)| matches!(a.decide(1, ip(s), ip(d), 0, false), Decision::Write { .. }))
             .collect();
         // Another label has trackers of its own.
         w.push(matches!(
-            a.decide(2, ip(1), ip(2), 0),
+            a.decide(2, ip(1), ip(2), 0, false),
             Decision::Write { .. }
         ));
         w
@@ -173,10 +172,10 @@ fn suppress_matches_before_thresholds_and_is_not_a_hit() {
         limit(),
         vec![sup(SuppressTrack::BySrc, "10.0.0.0/30", None)],
     );
-    assert_eq!(a.decide(1, ip(1), ip(9), 0), Decision::Suppress);
+    assert_eq!(a.decide(1, ip(1), ip(9), 0, false), Decision::Suppress);
     // Not a hit: the first unsuppressed alert is still the first of its period.
     assert_eq!(
-        a.decide(1, ip(9), ip(1), 0),
+        a.decide(1, ip(9), ip(1), 0, false),
         Decision::Write {
             aggregated: Some(1)
         }
@@ -186,19 +185,19 @@ fn suppress_matches_before_thresholds_and_is_not_a_hit() {
         limit(),
         vec![sup(SuppressTrack::ByDst, "10.0.0.1", Some("syn_flood"))],
     );
-    assert_eq!(a.decide(2, ip(9), ip(1), 0), Decision::Suppress);
+    assert_eq!(a.decide(2, ip(9), ip(1), 0, false), Decision::Suppress);
     assert_eq!(
-        a.decide(1, ip(9), ip(1), 0),
+        a.decide(1, ip(9), ip(1), 0, false),
         Decision::Write {
             aggregated: Some(1)
         }
     );
     let mut a = agg(vec![], vec![sup(SuppressTrack::ByEither, "10.0.0.1", None)]);
-    assert_eq!(a.decide(1, ip(9), ip(1), 0), Decision::Suppress);
-    assert_eq!(a.decide(1, ip(1), ip(9), 0), Decision::Suppress);
+    assert_eq!(a.decide(1, ip(9), ip(1), 0, false), Decision::Suppress);
+    assert_eq!(a.decide(1, ip(1), ip(9), 0, false), Decision::Suppress);
     // No rule applies: written, standing for itself only.
     assert_eq!(
-        a.decide(1, ip(8), ip(9), 0),
+        a.decide(1, ip(8), ip(9), 0, false),
         Decision::Write { aggregated: None }
     );
     let whole = SuppressRule {
@@ -206,9 +205,9 @@ fn suppress_matches_before_thresholds_and_is_not_a_hit() {
         label: Some("portscan".into()),
     };
     let mut a = agg(vec![], vec![whole]);
-    assert_eq!(a.decide(1, ip(8), ip(9), 0), Decision::Suppress);
+    assert_eq!(a.decide(1, ip(8), ip(9), 0, false), Decision::Suppress);
     assert_eq!(
-        a.decide(2, ip(8), ip(9), 0),
+        a.decide(2, ip(8), ip(9), 0, false),
         Decision::Write { aggregated: None }
     );
 }
@@ -227,96 +226,13 @@ fn labels_must_be_the_model_s() {
 }
 
 #[test]
-fn config_tables_parse_and_bad_values_name_line_and_key() {
-    let text = r#"
-alert_limit = 30
-
-[[threshold]]
-type = "both"
-track = "by_dst"
-count = 5
-seconds = 2.5
-label = "portscan"
-
-[[suppress]]
-track = "by_either"
-ip = ["192.0.2.0/24", "2001:db8::1"]
-
-[[suppress]]
-label = "syn_flood"
-"#;
-    let s = Settings::parse(text).unwrap();
-    let t = s.threshold.clone().unwrap();
-    assert_eq!(
-        t,
-        [rule(Kind::Both, Track::ByDst, 5, 0, Some("portscan"))].map(|mut r| {
-            r.seconds = Seconds(2_500_000);
-            r
-        })
-    );
-    let sup = s.suppress.clone().unwrap();
-    assert_eq!(sup.len(), 2);
-    assert_eq!(sup[1].by, None);
-    let cfg = s.build(Some(vec![]), false).unwrap();
-    assert_eq!(cfg.aggregation.threshold.len(), 2);
-    assert_eq!(
-        cfg.aggregation.threshold[1],
-        ThresholdRule::alert_limit(30 * S)
-    );
-
-    let refused = |body: &str, want: &[&str]| {
-        let e = Settings::parse(body).unwrap_err();
-        for w in want {
-            assert!(e.contains(w), "{body:?}: {e:?} lacks {w:?}");
-        }
-    };
-    let table = |kv: &str| {
-        format!(
-            "[[threshold]]\ntype = \"limit\"\ntrack = \"by_src\"\ncount = 1\nseconds = 60\n{kv}\n"
-        )
-    };
-    refused(
-        &table("").replace("limit", "sometimes"),
-        &["line 2", "type", "sometimes"],
-    );
-    refused(
-        &table("").replace("by_src", "by_host"),
-        &["line 3", "track", "by_host"],
-    );
-    refused(
-        &table("").replace("count = 1", "count = 0"),
-        &["line 4", "count", "got 0"],
-    );
-    refused(
-        &table("").replace("seconds = 60", "seconds = -1"),
-        &["line 5", "seconds", "got -1"],
-    );
-    refused(&table("colour = \"red\""), &["line 6", "colour"]);
-    refused(
-        "[[threshold]]\ntype = \"limit\"\n",
-        &["missing field `track`"],
-    );
-    refused(
-        "[[suppress]]\ntrack = \"by_src\"\nip = \"10.0.0.300\"\n",
-        &["line 3", "10.0.0.300"],
-    );
-    refused(
-        "[[suppress]]\ntrack = \"by_src\"\n",
-        &["line 1", "`track` needs `ip`"],
-    );
-    refused("[[suppress]]\nip = \"10.0.0.1\"\n", &["`ip` needs `track`"]);
-    refused("[[suppress]]\n", &["give `track` and `ip`, or a `label`"]);
-    refused("alert_limit = \"soon\"\n", &["line 1", "alert_limit"]);
-}
-
-#[test]
 fn state_is_bounded_and_tails_are_ordered() {
     // `both` count 2: each source's first hit is folded and stays pending.
     let mut a = agg(vec![rule(Kind::Both, Track::BySrc, 2, 60, None)], vec![]);
     let n = MAX_TRACKERS + 5000;
     for i in 0..n {
         let src = Addr::v4([10, (i >> 16) as u8, (i >> 8) as u8, i as u8]);
-        assert_eq!(a.decide(1, src, ip(1), i as i64), Decision::Fold);
+        assert_eq!(a.decide(1, src, ip(1), i as i64, false), Decision::Fold);
         assert!(a.trackers() <= MAX_TRACKERS);
     }
     let mut tails = a.take_evicted();
@@ -325,11 +241,29 @@ fn state_is_bounded_and_tails_are_ordered() {
     assert_eq!(tails.iter().map(|t| t.folded).sum::<u64>(), n as u64);
     assert!(tails.windows(2).all(|w| w[0].last_us <= w[1].last_us));
     assert_eq!(a.trackers(), 0);
+    // A block is never silent: forced alerts are written, and still counted
+    // as hits of their tracker.
+    let mut a = agg(vec![rule(Kind::Limit, Track::ByRule, 1, 60, None)], vec![]);
+    assert_eq!(
+        a.decide(1, ip(1), ip(2), 0, false),
+        Decision::Write {
+            aggregated: Some(1)
+        }
+    );
+    assert_eq!(a.decide(1, ip(1), ip(2), 1, false), Decision::Fold);
+    assert_eq!(
+        a.decide(1, ip(1), ip(2), 2, true),
+        Decision::Write {
+            aggregated: Some(2)
+        }
+    );
+    assert_eq!(a.decide(1, ip(1), ip(2), 3, false), Decision::Fold);
+    assert_eq!(a.folded(), 2);
     // Trackers whose period ended with nothing pending are dropped.
     let mut a = agg(vec![rule(Kind::Limit, Track::BySrc, 1, 1, None)], vec![]);
     for i in 0..10_000i64 {
         let src = Addr::v4([10, 1, (i >> 8) as u8, i as u8]);
-        a.decide(1, src, ip(1), i * S);
+        a.decide(1, src, ip(1), i * S, false);
     }
     assert!(a.trackers() < 2048, "{}", a.trackers());
 }
