@@ -137,6 +137,12 @@ pub struct SensorArgs {
     #[arg(long, value_name = "PATH|-",
         help = help("Alerts as EVE JSON lines to this file, or `-` for standard output", defaults::ALERTS))]
     pub alerts: Option<PathBuf>,
+    #[arg(long = "alerts-format", value_name = "json|text|auto",
+        help = help("Alerts as EVE JSON, or one readable line each (text); auto: text when standard output is a terminal and is the alerts output", defaults::ALERTS_FORMAT))]
+    pub alerts_format: Option<String>,
+    #[arg(long = "alert-limit", value_name = "SECONDS",
+        help = help("Write one alert per address pair and label per S seconds, each saying how many it stands for (Suricata's limit, by_both, count 1; 0: every alert; [[threshold]] tables in --config for more)", secs(defaults::ALERT_LIMIT)))]
+    pub alert_limit: Option<f64>,
     /// Also log every scored flow (event_type "flow") to the alerts output.
     #[arg(long = "flow-events")]
     pub flow_events: bool,

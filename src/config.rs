@@ -1,8 +1,7 @@
-//! The config file (`--config FILE`, TOML) and its merge with the command
-//! line: every `replay` and `live` option can live in the file under the same
-//! name as the flag (with `_` for `-`); a flag given on the command line wins.
-//! Unknown keys and wrong types are refused with the file, line and key.
-//! `systemd/flowsentinel.toml` documents every key.
+//! The config file (`--config FILE`, TOML) and its merge with the command line: every `replay`
+//! and `live` option can live in the file under the same name as the flag (with `_` for `-`); a
+//! flag given on the command line wins. Unknown keys and wrong types are refused with the file,
+//! line and key. `systemd/flowsentinel.toml` documents every key.
 //!
 //! [`Settings::build`] is where every value is checked, once, given or
 //! default (the defaults are in [`crate::defaults`]), in a fixed order; the
@@ -12,11 +11,13 @@
 use crate::capture::LiveOptions;
 use crate::defaults;
 use crate::error::Error;
+use crate::fastlog::AlertsFormat;
 use crate::infer::Device;
 use crate::ips::{BlockSide, Cidr, HookConfig, MAX_TTL};
 use crate::pipeline::outfile::OnOutputError;
 use crate::pipeline::sensor::{SensorConfig, Source};
 use crate::syslog::{SyslogFormat, SyslogTarget};
+use crate::threshold::{Rules, SuppressRule, ThresholdRule};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -88,6 +89,14 @@ pub struct Settings {
     pub buffer_mb: Option<u32>,
     /// Live: the user to switch to once the capture is open.
     pub user: Option<String>,
+    /// One alert per address pair and label per this many seconds (0: off).
+    pub alert_limit: Option<f64>,
+    /// `[[threshold]]` tables: Suricata threshold rules for the alerts.
+    pub threshold: Option<Vec<ThresholdRule>>,
+    /// `[[suppress]]` tables: Suricata suppress rules for the alerts.
+    pub suppress: Option<Vec<SuppressRule>>,
+    /// The alerts output: json, text or auto.
+    pub alerts_format: Option<String>,
 }
 
 /// `over.field.or(self.field)` for each field.
@@ -149,6 +158,10 @@ impl Settings {
             snaplen,
             buffer_mb,
             user,
+            alert_limit,
+            threshold,
+            suppress,
+            alerts_format,
         )
     }
 
@@ -312,6 +325,8 @@ impl Settings {
                 .alerts
                 .unwrap_or_else(|| PathBuf::from(defaults::ALERTS)),
             flow_events: self.flow_events.unwrap_or(false),
+            aggregation: Rules::build(self.alert_limit, self.threshold, self.suppress)?,
+            alerts_format: AlertsFormat::build(self.alerts_format, self.flow_events)?,
             flows_csv: self.flows_csv,
             labels: self.labels,
             syslog,

@@ -18,6 +18,11 @@ pub const MODEL: &str = "models/default";
 pub const DEVICE: &str = "cpu";
 /// `--alerts`: standard output.
 pub const ALERTS: &str = "-";
+/// `--alert-limit`: one alert per address pair and label per this long
+/// (Suricata's `limit`, `by_both`, count 1); 0 turns aggregation off.
+pub const ALERT_LIMIT: Duration = Duration::from_secs(60);
+/// `--alerts-format`: text on a terminal, else EVE JSON.
+pub const ALERTS_FORMAT: &str = "auto";
 /// `--syslog-format`: RFC 5424.
 pub const SYSLOG_FORMAT: &str = "5424";
 /// `--on-output-error`: a failing output ends the run.

@@ -58,7 +58,14 @@ struct AlertPart<'a> {
     signature: String,
     category: &'a str,
     severity: u8,
+    /// Suricata's rule metadata: keys with arrays of strings (aggregation).
+    #[serde(skip_serializing_if = "Metadata::is_empty")]
+    metadata: &'a Metadata,
 }
+
+/// `alert.metadata`: names with arrays of strings, as Suricata writes a rule's
+/// `metadata` keyword (the alert writer puts the aggregation there).
+pub type Metadata = std::collections::BTreeMap<String, Vec<String>>;
 
 #[derive(Serialize)]
 struct FlowPart {
@@ -127,12 +134,13 @@ pub struct Context<'a> {
     pub community_id_seed: u16,
 }
 
-/// Appends an alert event line (with its newline) to `out`.
-pub fn write_alert(out: &mut Vec<u8>, alert: &Alert, cx: &Context<'_>) {
+/// Appends an alert event line (with its newline) to `out`, with `metadata`
+/// as `alert.metadata` (left out when empty).
+pub fn write_alert(out: &mut Vec<u8>, alert: &Alert, metadata: &Metadata, cx: &Context<'_>) {
     let (flow, probs) = (&alert.flow, &alert.probs);
     write_event(
         out,
-        Kind::Alert(alert),
+        Kind::Alert(alert, metadata),
         flow,
         &alert.verdict,
         probs,
@@ -158,7 +166,7 @@ pub fn write_flow(
 /// Which event: an alert, or a flow event (and whether the flow alerted).
 #[derive(Clone, Copy)]
 enum Kind<'a> {
-    Alert(&'a Alert),
+    Alert(&'a Alert, &'a Metadata),
     Flow { alerted: bool },
 }
 
@@ -238,7 +246,7 @@ fn write_event(
     cx: &Context<'_>,
 ) {
     let (alert, alerted) = match kind {
-        Kind::Alert(a) => (Some(a), None),
+        Kind::Alert(a, m) => (Some((a, m)), None),
         Kind::Flow { alerted } => (None, Some(alerted)),
     };
     let bundle = cx.bundle;
@@ -272,7 +280,7 @@ fn write_event(
         community_id,
         in_iface: cx.iface,
         pcap_filename: cx.files.get(file).map(String::as_str),
-        alert: alert.map(|a| AlertPart {
+        alert: alert.map(|(a, metadata)| AlertPart {
             action: a.action.label(),
             gid: GID,
             signature_id: bundle.signatures.id(verdict.label),
@@ -280,6 +288,7 @@ fn write_event(
             signature: format!("flowsentinel {label}"),
             category: bundle.signatures.category(verdict.label),
             severity: a.severity.level(),
+            metadata,
         }),
         flow: FlowPart {
             pkts_toserver: flow.packets.0,

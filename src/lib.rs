@@ -18,6 +18,7 @@ pub mod decode;
 pub mod defaults;
 pub mod error;
 pub mod eve;
+pub mod fastlog;
 pub mod features;
 pub mod flow;
 pub mod flowcsv;
@@ -31,5 +32,6 @@ pub mod profile;
 pub mod signature;
 pub mod syslog;
 pub mod text;
+pub mod threshold;
 
 pub use error::Error;

@@ -68,6 +68,8 @@ fn sensor_settings(a: &SensorArgs) -> Settings {
         model: a.model.clone(),
         alerts: a.alerts.clone(),
         flow_events: a.flow_events.then_some(true),
+        alerts_format: a.alerts_format.clone(),
+        alert_limit: a.alert_limit,
         flows_csv: a.flows_csv.clone(),
         labels: a.labels.clone(),
         syslog: a.syslog.clone(),

@@ -37,6 +37,9 @@ fn replay_demo(alerts: &str, extra: &[&str]) -> Output {
         "--alerts",
         alerts,
         "--flow-events",
+        // Every alert written, so that each has its line and hook outcome.
+        "--alert-limit",
+        "0",
     ];
     args.extend_from_slice(extra);
     run(&args)

@@ -1,5 +1,6 @@
 //! Integration tests: the `flowsentinel` binary and library on real captures.
 
+mod aggregation;
 mod bad_captures;
 mod cli;
 mod conformance;

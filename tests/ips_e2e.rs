@@ -595,6 +595,9 @@ fn ips_blocks_attacker_end_to_end() {
             "1",
             "--interim-after",
             "2",
+            // Every alert written: the test counts the scan's probes in the EVE.
+            "--alert-limit",
+            "0",
         ],
     );
     let mut eve = Eve::new(&eve_path);

@@ -343,6 +343,9 @@ fn live_interim_stats_and_sighup() {
             eve.to_str().expect("utf8"),
             "--stats-interval",
             "0.5",
+            // Every alert written: the test looks for the interim one.
+            "--alert-limit",
+            "0",
             "--interim-after",
             "1",
         ],

@@ -54,7 +54,8 @@ fn replay_demo(dir: &Path, workers: &str, extra: &[&str]) -> (PathBuf, PathBuf) 
 #[test]
 fn demo_replay_alerts_are_eve_json() {
     let dir = tempdir("replay-demo");
-    let (alerts, flows) = replay_demo(&dir, "2", &["--flow-events"]);
+    // Every alert written (no aggregation), so each is checked.
+    let (alerts, flows) = replay_demo(&dir, "2", &["--flow-events", "--alert-limit", "0"]);
     let events = json_lines(&alerts);
     let flow_rows = rows(&flows);
     let alerts: Vec<_> = events

@@ -479,11 +479,19 @@ fn bad_targets_give_documented_errors() {
     );
 }
 
-/// `replay` of the demo capture with the default model sends every alert to
-/// rsyslog, in both formats, and the JSON copy is complete too.
+/// `replay` of the demo capture with the default model sends every written
+/// alert to rsyslog, in both formats, and the JSON copy is complete too:
+/// every alert with `--alert-limit 0`, and by default the same aggregated
+/// alerts (with their `alert.metadata` counts) as the EVE output.
 #[test]
 fn replay_sends_every_alert_to_rsyslog_in_both_formats() {
-    let mut r = Rsyslog::start("syslog-replay");
+    for limit in ["0", "60"] {
+        replay_to_rsyslog(limit);
+    }
+}
+
+fn replay_to_rsyslog(limit: &str) {
+    let mut r = Rsyslog::start(&format!("syslog-replay-{limit}"));
     let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/default");
     let demo = crate::util::data().join("demo.pcap");
     for (scheme, format, version) in [("tcp", "5424", "1"), ("unix", "3164", "0")] {
@@ -500,6 +508,8 @@ fn replay_sends_every_alert_to_rsyslog_in_both_formats() {
             &target,
             "--syslog-format",
             format,
+            "--alert-limit",
+            limit,
             "-q",
         ]);
         assert!(
@@ -516,7 +526,11 @@ fn replay_sends_every_alert_to_rsyslog_in_both_formats() {
                     .expect("id")
             })
             .collect();
-        assert!(want.len() > 100, "the demo raises alerts: {}", want.len());
+        if limit == "0" {
+            assert!(want.len() > 100, "the demo raises alerts: {}", want.len());
+        } else {
+            assert!((2..20).contains(&want.len()), "aggregated: {}", want.len());
+        }
         // Poll until rsyslog has written as many alerts of this run as the JSON holds.
         let start = Instant::now();
         let got = loop {
@@ -547,6 +561,23 @@ fn replay_sends_every_alert_to_rsyslog_in_both_formats() {
             if format == "5424" {
                 assert_eq!(l.msgid, "alert");
             }
+        }
+        // The same alerts, metadata (the aggregated counts) included.
+        let json = |v: Value| v.to_string();
+        let sent: std::collections::BTreeSet<String> = got.iter().map(|l| json(l.json())).collect();
+        let file: std::collections::BTreeSet<String> = std::fs::read_to_string(&alerts)
+            .expect("read alerts")
+            .lines()
+            .map(|l| json(serde_json::from_str(l).expect("json")))
+            .collect();
+        assert_eq!(
+            sent, file,
+            "{scheme} {format}: syslog differs from the EVE alerts"
+        );
+        if limit != "0" {
+            assert!(file
+                .iter()
+                .all(|l| l.contains("\"flowsentinel_aggregated\":[\"")));
         }
     }
     r.kill();

@@ -8,6 +8,14 @@
 //! confirmed the block; it then goes to the alerts output and syslog
 //! together. A flow never gets the same label twice: an interim alert
 //! suppresses a final verdict with the same label (counted).
+//!
+//! Aggregation comes after that, and after the hook: every alert goes to the
+//! IPS hook as before, then the [`Aggregator`] decides whether the alerts
+//! output and syslog get it (with `alert.metadata` saying how many alerts it
+//! stands for), or it is folded or suppressed (counted). Flow events see
+//! every verdict. In the terminal view (`text`) the output gets one
+//! `fastlog` line per written alert, and at the end one per tracker with
+//! alerts folded after its last written one.
 
 use super::counters::{Counter, Counters, Metrics, ALERTS_OUTPUT};
 use super::inference::Batch;
@@ -16,10 +24,12 @@ use super::progress::{SinkProgress, Turn};
 use super::reader::wall_us;
 use crate::alert::{Action, Alert};
 use crate::error::Error;
-use crate::eve::{self, Context};
+use crate::eve::{self, Context, Metadata};
+use crate::fastlog;
 use crate::infer::Bundle;
 use crate::ips::{Decision, Hook, HookAlert, JobId, Outcome, Settled};
 use crate::syslog::SyslogSink;
+use crate::threshold::{self, Aggregator, Tail};
 use crossbeam::channel::{Receiver, RecvTimeoutError, Select, TryRecvError};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
@@ -36,6 +46,10 @@ pub(super) struct Sinks {
     pub(super) alerts: OutFile,
     /// Log every scored flow as a `flow` event.
     pub(super) flow_events: bool,
+    /// Decides which alerts the output and syslog get.
+    pub(super) aggregator: Aggregator,
+    /// The terminal view: text lines instead of EVE JSON.
+    pub(super) text: bool,
     /// Syslog, when configured.
     pub(super) syslog: Option<SyslogSink>,
     /// The capture files' names (replay).
@@ -68,8 +82,11 @@ pub(super) struct Writer<'a> {
     repeats_suppressed: u64,
     /// Flows with an interim alert: flow id → label.
     alerted: HashMap<u64, usize>,
-    /// Alerts held back until their IPS hook `block` run settles.
-    held: HashMap<JobId, Alert>,
+    /// Alerts held back until their IPS hook `block` run settles, with the
+    /// alerts each stands for.
+    held: HashMap<JobId, (Alert, Option<u64>)>,
+    /// The longest label, for the terminal view.
+    width: usize,
     buf: Vec<u8>,
     one: Vec<u8>,
 }
@@ -88,6 +105,12 @@ impl<'a> Writer<'a> {
             repeats_suppressed: 0,
             alerted: HashMap::new(),
             held: HashMap::new(),
+            width: bundle
+                .labels
+                .iter()
+                .map(|l| l.chars().count())
+                .max()
+                .unwrap_or(0),
             buf: Vec::with_capacity(1 << 16),
             one: Vec::with_capacity(1024),
         }
@@ -107,8 +130,7 @@ impl<'a> Writer<'a> {
                     continue;
                 }
                 self.alerted.insert(id, v.label);
-                self.interim_alerts += 1;
-                self.alert(Alert::new(self.bundle, flow, *v, probs, item.file));
+                self.alert(Alert::new(self.bundle, flow, *v, probs, item.file), true);
                 continue;
             }
             self.flows += 1;
@@ -122,7 +144,7 @@ impl<'a> Writer<'a> {
                 if prior == Some(v.label) {
                     self.repeats_suppressed += 1;
                 } else {
-                    self.alert(Alert::new(self.bundle, flow, *v, probs, item.file));
+                    self.alert(Alert::new(self.bundle, flow, *v, probs, item.file), false);
                 }
             }
             if self.s.flow_events {
@@ -131,48 +153,116 @@ impl<'a> Writer<'a> {
                 eve::write_flow(&mut self.buf, &flow, v, probs, item.file, alerted, &cx);
             }
         }
+        let evicted = self.s.aggregator.take_evicted();
+        self.tails(&evicted);
         self.s.alerts.write(&self.buf)
     }
 
-    /// One alert: the hook decides first. When it queued a `block` run, the
-    /// alert is held back until the run settles (its outcome sets
-    /// `action`); otherwise it is written now, `allowed`.
-    fn alert(&mut self, alert: Alert) {
+    /// One alert (`interim`: on an open flow). The hook sees it first, then
+    /// the aggregator decides whether it is written. When the hook queued a
+    /// `block` run, the alert is written (whatever the rules) once the run
+    /// settles (its outcome sets `action`); otherwise, if written, now,
+    /// `allowed`.
+    fn alert(&mut self, alert: Alert, interim: bool) {
         let v = alert.verdict;
-        if let Some(n) = self.alert_counts.get_mut(v.label) {
-            *n += 1;
-        }
         let mut one = std::mem::take(&mut self.one);
         one.clear();
-        eve::write_alert(&mut one, &alert, &context(&self.s, self.bundle));
+        if self.s.hook.is_some() {
+            self.render(&mut one, &alert, None);
+        }
         let decision = self.s.hook.as_mut().map(|h| {
             let proto = eve::proto_name(alert.flow.key.proto);
             let json = one.strip_suffix(b"\n").unwrap_or(&one);
             let label = self.bundle.label(v.label);
             h.on_alert(&HookAlert::of(&alert, label, &proto, json), Instant::now())
         });
-        if let Some(Decision::Queued(id)) = decision {
-            self.held.insert(id, alert);
+        let queued = match decision {
+            Some(Decision::Queued(id)) => Some(id),
+            _ => None,
+        };
+        // A block is never silent: its alert is written whatever the rules.
+        let f = &alert.flow;
+        let force = queued.is_some();
+        let aggregated = match self
+            .s
+            .aggregator
+            .decide(v.label, f.src, f.dst, f.event_us(), force)
+        {
+            threshold::Decision::Write { aggregated } => aggregated,
+            threshold::Decision::Fold | threshold::Decision::Suppress => {
+                self.one = one;
+                return;
+            }
+        };
+        if let Some(n) = self.alert_counts.get_mut(v.label) {
+            *n += 1;
+        }
+        self.interim_alerts += u64::from(interim);
+        if let Some(id) = queued {
+            self.held.insert(id, (alert, aggregated));
         } else {
-            self.buf.extend_from_slice(&one);
-            syslog(&mut self.s.syslog, &alert, &one);
+            one.clear();
+            self.render(&mut one, &alert, aggregated);
+            let mut buf = std::mem::take(&mut self.buf);
+            self.emit(&mut buf, &alert, aggregated, &one);
+            self.buf = buf;
         }
         self.one = one;
+    }
+
+    /// An alert's EVE JSON line, with `alert.metadata` when a threshold rule
+    /// applies to it and it is written (`aggregated`).
+    fn render(&self, out: &mut Vec<u8>, alert: &Alert, aggregated: Option<u64>) {
+        let mut meta = Metadata::new();
+        let rule = self.s.aggregator.rule_text(alert.verdict.label);
+        if let (Some(n), Some(rule)) = (aggregated, rule) {
+            meta.insert(AGGREGATED.into(), vec![n.to_string()]);
+            meta.insert(THRESHOLD.into(), vec![rule.to_string()]);
+        }
+        eve::write_alert(out, alert, &meta, &context(&self.s, self.bundle));
+    }
+
+    /// Appends a written alert to `out` (its JSON `line`, or its text line)
+    /// and sends the JSON to syslog.
+    fn emit(&mut self, out: &mut Vec<u8>, alert: &Alert, aggregated: Option<u64>, line: &[u8]) {
+        if self.s.text {
+            let label = self.bundle.label(alert.verdict.label);
+            fastlog::write_alert(out, alert, label, self.width, aggregated);
+        } else {
+            out.extend_from_slice(line);
+        }
+        syslog(&mut self.s.syslog, alert, line);
+    }
+
+    /// The terminal view: a line per tail (alerts folded after the last
+    /// written alert of their kind) into the batch buffer.
+    fn tails(&mut self, tails: &[Tail]) {
+        if !self.s.text {
+            return;
+        }
+        for t in tails {
+            let label = self.bundle.label(t.label);
+            let rule = self.s.aggregator.rule_text(t.label).unwrap_or_default();
+            fastlog::write_tail(&mut self.buf, t, label, self.width, rule);
+        }
     }
 
     /// Writes a held alert whose `block` run settled, to the alerts output
     /// and syslog at once.
     fn release(&mut self, s: Settled) -> Result<(), Error> {
-        let Some(mut alert) = self.held.remove(&s.id) else {
+        let Some((mut alert, aggregated)) = self.held.remove(&s.id) else {
             return Ok(());
         };
         if s.outcome == Outcome::Blocked {
             alert.action = Action::Blocked;
         }
-        self.one.clear();
-        eve::write_alert(&mut self.one, &alert, &context(&self.s, self.bundle));
-        syslog(&mut self.s.syslog, &alert, &self.one);
-        self.s.alerts.write(&self.one)
+        let mut one = std::mem::take(&mut self.one);
+        one.clear();
+        self.render(&mut one, &alert, aggregated);
+        let mut out = Vec::with_capacity(one.len());
+        self.emit(&mut out, &alert, aggregated, &one);
+        self.one = one;
+        self.s.alerts.write(&out)
     }
 
     /// Writes the alerts whose `block` runs settled since last time.
@@ -242,6 +332,8 @@ impl<'a> Writer<'a> {
             .collect();
         c.set(Counter::InterimAlerts, self.interim_alerts);
         c.set(Counter::RepeatsSuppressed, self.repeats_suppressed);
+        c.set(Counter::AlertsAggregated, self.s.aggregator.folded());
+        c.set(Counter::AlertsSuppressed, self.s.aggregator.suppressed());
         if let Some(sys) = &self.s.syslog {
             let st = sys.stats();
             c.set(Counter::SyslogLost, st.failed);
@@ -253,11 +345,15 @@ impl<'a> Writer<'a> {
         c
     }
 
-    /// Writes a stats event to the alerts output and a line to the log.
+    /// Writes a stats event to the alerts output (not in the terminal view)
+    /// and a line to the log.
     fn stats(&mut self) -> Result<(), Error> {
         let c = self.counters();
-        let ev = c.stats_event(eve::timestamp(wall_us()), self.s.iface.as_deref());
         eprintln!("{}", c.stats_line());
+        if self.s.text {
+            return Ok(());
+        }
+        let ev = c.stats_event(eve::timestamp(wall_us()), self.s.iface.as_deref());
         let mut line = ev.to_string().into_bytes();
         line.push(b'\n');
         self.s.alerts.write(&line)
@@ -326,12 +422,26 @@ impl<'a> Writer<'a> {
             self.housekeeping(&mut next_stats)?;
         }
         self.finish_hook()?;
+        // Nothing is held back by aggregation: what it folded after the last
+        // written alert of its kind is counted, and shown in the terminal view.
+        self.buf.clear();
+        let tails = self.s.aggregator.finish();
+        self.tails(&tails);
+        if !self.buf.is_empty() {
+            self.s.alerts.write(&self.buf)?;
+        }
         if self.s.stats_at_exit {
             self.stats()?;
         }
         Ok(self.counters())
     }
 }
+
+/// `alert.metadata` keys: how many alerts a written alert stands for (itself
+/// and those folded since the last written alert of its kind), and the
+/// threshold rule that folded them.
+const AGGREGATED: &str = "flowsentinel_aggregated";
+const THRESHOLD: &str = "flowsentinel_threshold";
 
 /// The context every event of the run shares.
 fn context<'a>(s: &'a Sinks, bundle: &'a Bundle) -> Context<'a> {

@@ -76,6 +76,10 @@ counters! {
     /// Final verdicts not alerted again: the flow already had an interim
     /// alert with the same label.
     RepeatsSuppressed => ["flowsentinel", "alerts", "repeats_suppressed"],
+    /// Alerts a threshold rule folded (not written).
+    AlertsAggregated => ["flowsentinel", "alerts", "aggregated"],
+    /// Alerts a suppress rule matched (not written).
+    AlertsSuppressed => ["stats", "detect", "alerts_suppressed"],
     /// Syslog messages not delivered.
     SyslogLost => ["flowsentinel", "syslog", "lost"],
     /// Syslog reconnects.
@@ -287,6 +291,10 @@ impl Counters {
             "  of them on open flows",
             self[Counter::InterimAlerts].to_string(),
         );
+        let folded = self[Counter::AlertsAggregated].to_string();
+        row("alerts folded (threshold rules)", folded);
+        let suppressed = self[Counter::AlertsSuppressed].to_string();
+        row("alerts suppressed (suppress rules)", suppressed);
         row(
             "final verdicts already alerted",
             self[Counter::RepeatsSuppressed].to_string(),

@@ -29,11 +29,13 @@ use super::reader::{Epoch, Feeder, Read};
 use super::worker::{self, Finished, Item, WorkerOpts};
 use crate::capture::{CaptureError, LiveCapture, LiveOptions, PcapFile};
 use crate::error::Error;
+use crate::fastlog::AlertsFormat;
 use crate::flow::FlowConfig;
 use crate::infer::{Device, Model};
 use crate::ips::{Cidr, Hook, HookConfig};
 use crate::labels::Labeler;
 use crate::syslog::{SyslogFormat, SyslogSink, SyslogTarget};
+use crate::threshold::{Aggregator, Rules};
 use crossbeam::channel::{bounded, unbounded};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -63,6 +65,10 @@ pub struct SensorConfig {
     pub alerts: PathBuf,
     /// Log every scored flow as an EVE `flow` event.
     pub flow_events: bool,
+    /// Alert aggregation: threshold and suppress rules.
+    pub aggregation: Rules,
+    /// JSON or text alerts.
+    pub alerts_format: AlertsFormat,
     /// Flow CSV with the model's label and score appended.
     pub flows_csv: Option<PathBuf>,
     /// Attack episodes for the flow CSV's Label column.
@@ -202,6 +208,8 @@ pub fn run(cfg: &SensorConfig) -> Result<SensorSummary, Error> {
     let sinks = Sinks {
         alerts: OutFile::open(&cfg.alerts, live, "alerts", cfg.on_output_error)?,
         flow_events: cfg.flow_events,
+        aggregator: Aggregator::new(&cfg.aggregation, &bundle.labels)?,
+        text: cfg.alerts_format.is_text(&cfg.alerts, cfg.flow_events),
         syslog: cfg
             .syslog
             .clone()
