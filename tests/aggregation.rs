@@ -116,7 +116,7 @@ fn demo_counts_per_track_and_type() {
     let interim = all
         .alerts
         .iter()
-        .filter(|a| a["flow"]["state"] == "active")
+        .filter(|a| a["ml"]["interim"] == true)
         .count();
     assert!(interim > 0);
     assert_eq!(row(&all.err, "  of them on open flows"), interim as u64);

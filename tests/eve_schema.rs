@@ -177,12 +177,20 @@ fn demo_events_validate_against_suricatas_schema() {
             "no {t} event: {counts:?}"
         );
     }
-    // ICMP, interim alerts (no flow.reason yet) and a TCP end are all there.
     assert!(events.iter().any(|e| e["proto"] == "ICMP"));
-    assert!(events
+    assert!(events.iter().any(|e| e["tcp"]["state"] == "fin"));
+    // Every alert unaggregated: interim alerts (no flow.reason yet) too.
+    let every = replay(
+        &dir,
+        &data().join("demo.pcap"),
+        &repo("models/default"),
+        &["--alert-limit", "0"],
+    );
+    let counts = check_all(&s, &every, "demo, --alert-limit 0");
+    eprintln!("eve_schema: demo, --alert-limit 0: validated {counts:?}");
+    assert!(every
         .iter()
         .any(|e| e["event_type"] == "alert" && e["flow"].get("reason").is_none()));
-    assert!(events.iter().any(|e| e["tcp"]["state"] == "fin"));
 }
 
 #[test]
