@@ -124,7 +124,7 @@ const CATEGORIES: [(&str, &[&str]); 7] = [
     ("Attempted Information Leak", &["heartbleed", "leak"]),
 ];
 
-/// The classification a label's name points to (see [`CATEGORIES`]), else
+/// The classification a label's name points to (see `CATEGORIES`), else
 /// [`MISC`].
 pub fn default_category(label: &str) -> &'static str {
     let lower = label.to_lowercase();
