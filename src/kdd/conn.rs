@@ -98,6 +98,9 @@ fn step(me: &mut EndpointState, peer: &mut EndpointState, f: TcpFlags, data: boo
         // The responder's ACK or data after its SYN-ACK (the originator's
         // ACK was not seen).
         (SynAckSent, SynSent | Established) if ack || data => *me = Established,
+        // The originator's ACK after the responder already sent (its own
+        // ACK of the SYN-ACK was not seen first).
+        (SynSent, Established) if ack => *me = Established,
         (Inactive, _) if ack || data => *me = Partial,
         _ => {}
     }
@@ -311,6 +314,14 @@ mod tests {
         let mut rstr = s1.to_vec();
         rstr.push((false, R, 0));
         assert_eq!(flag_of(&rstr), Flag::Rstr);
+        // The responder's banner before the originator's ACK: still S1.
+        let banner = [
+            (true, S, 0),
+            (false, S | A, 0),
+            (false, A, 50),
+            (true, A, 0),
+        ];
+        assert_eq!(flag_of(&banner), Flag::S1);
         // OTH: mid-stream traffic with no handshake seen.
         assert_eq!(flag_of(&[(true, A, 100), (false, A, 0)]), Flag::Oth);
     }

@@ -9,8 +9,9 @@
 //!
 //! A datagram is (source, destination, protocol, identification). At most
 //! 4,096 datagrams are followed at once; one is forgotten 30 s after its
-//! last fragment (Linux's `ipfrag_time`), or, when the table is full, the
-//! one seen longest ago goes first. A later fragment that arrives before
+//! last fragment (Linux's `ipfrag_time`: an identification seen again later
+//! is a new datagram), or, when the table is full, the sixteenth seen longest
+//! ago goes first. A later fragment that arrives before
 //! its first one keeps ports 0.
 
 use crate::decode::{Addr, PacketMeta};
@@ -70,14 +71,24 @@ impl Fragments {
     pub fn check(&mut self, p: &mut PacketMeta) {
         let Some(f) = p.frag else { return };
         let key = (p.src, p.dst, p.proto, f.id);
-        if !self.datagrams.contains_key(&key) {
-            self.make_room(p.ts_us);
-        }
-        let d = self.datagrams.entry(key).or_insert(Datagram {
+        let fresh = Datagram {
             last_us: p.ts_us,
             head: None,
             ranges: Vec::new(),
-        });
+        };
+        match self.datagrams.get_mut(&key) {
+            // An identification seen more than the timeout ago is a new
+            // datagram (the id wrapped, or the old one never completed).
+            Some(d) if p.ts_us.saturating_sub(d.last_us) > DATAGRAM_TIMEOUT_US => *d = fresh,
+            Some(_) => {}
+            None => {
+                self.make_room(p.ts_us);
+                self.datagrams.insert(key, fresh);
+            }
+        }
+        let Some(d) = self.datagrams.get_mut(&key) else {
+            return;
+        };
         d.last_us = d.last_us.max(p.ts_us);
         // The fragment's bytes: transport header and payload.
         let start = u64::from(f.offset);
@@ -95,19 +106,27 @@ impl Fragments {
         }
         if d.ranges.iter().any(|&(s, e)| start < e && s < end) {
             p.wrong_fragment = 3;
-        } else if end + 20 > MAX_DATAGRAM {
+        } else if end + if p.src.is_v6() { 0 } else { 20 } > MAX_DATAGRAM {
             p.wrong_fragment = 1;
         }
         if d.ranges.len() < 64 {
             d.ranges.push((start, end));
         }
-        if !f.more && f.offset != 0 {
-            // The last fragment: the datagram is complete or never will be.
+        if !f.more && f.offset != 0 && d.head.is_some() {
+            // The last fragment after the first: done (a last fragment that
+            // comes first waits for the rest, or for the timeout).
             self.datagrams.remove(&key);
         }
     }
 
-    /// Forgets timed-out datagrams, and the oldest one if still full.
+    /// Forgets every datagram (a new capture starts: its clock is unrelated).
+    pub fn clear(&mut self) {
+        self.datagrams.clear();
+    }
+
+    /// When full: forgets timed-out datagrams, then, if still full, the
+    /// sixteenth seen longest ago (a batch, so that a fragment flood costs a
+    /// scan of the table per 256 new datagrams, not per fragment).
     fn make_room(&mut self, now_us: i64) {
         if self.datagrams.len() < MAX_DATAGRAMS {
             return;
@@ -115,13 +134,15 @@ impl Fragments {
         self.datagrams
             .retain(|_, d| now_us.saturating_sub(d.last_us) <= DATAGRAM_TIMEOUT_US);
         if self.datagrams.len() >= MAX_DATAGRAMS {
-            let oldest = self
+            let mut by_age: Vec<(i64, Key)> = self
                 .datagrams
                 .iter()
-                .min_by_key(|(k, d)| (d.last_us, **k))
-                .map(|(k, _)| *k);
-            if let Some(k) = oldest {
-                self.datagrams.remove(&k);
+                .map(|(k, d)| (d.last_us, *k))
+                .collect();
+            let n = MAX_DATAGRAMS / 16;
+            by_age.select_nth_unstable(n - 1);
+            for (_, k) in by_age.iter().take(n) {
+                self.datagrams.remove(k);
             }
         }
     }

@@ -103,7 +103,7 @@ impl Flag {
         use EndpointState::*;
         let opening = matches!(orig, SynSent | SynAckSent);
         if resp == Reset {
-            return if opening || !bytes {
+            return if opening || (orig == Reset && !bytes) {
                 Flag::Rej
             } else if orig == Inactive {
                 Flag::Oth // RSTRH
@@ -362,8 +362,10 @@ mod tests {
         assert_eq!(Flag::of(Established, Closed, true), Flag::S3);
         assert_eq!(Flag::of(Reset, Established, true), Flag::Rsto);
         assert_eq!(Flag::of(Established, Reset, true), Flag::Rstr);
-        // A reset with no bytes either way is a rejection too.
-        assert_eq!(Flag::of(Established, Reset, false), Flag::Rej);
+        // Resets from both ends with no bytes either way are a rejection too;
+        // an established connection the responder resets is RSTR.
+        assert_eq!(Flag::of(Reset, Reset, false), Flag::Rej);
+        assert_eq!(Flag::of(Established, Reset, false), Flag::Rstr);
         // Bro's RSTRH and SHR, which NSL-KDD lacks.
         assert_eq!(Flag::of(Inactive, Reset, true), Flag::Oth);
         assert_eq!(Flag::of(Inactive, Closed, true), Flag::Oth);

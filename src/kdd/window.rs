@@ -425,16 +425,39 @@ impl Windows {
     }
 
     /// The window columns of a connection still open (an interim row): as
-    /// if it ended now, without keeping it in the windows.
+    /// if it ended now, without keeping it in the windows. The entries its
+    /// time would push out leave while it is read, and come back after.
     pub fn peek(&mut self, id: &ConnId, row: &mut KddRow) {
-        let clock = self.clock_us;
-        let e = Entry::of(id, clock.max(id.last_us));
+        let e = Entry::of(id, self.clock_us.max(id.last_us));
+        let oldest = e.t.saturating_sub(TIME_WINDOW_US);
+        let mut out_time = Vec::new();
+        while let Some(&f) = self.time.entries.front() {
+            if f.t >= oldest && self.time.entries.len() < TIME_WINDOW_MAX {
+                break;
+            }
+            self.time.pop_front();
+            out_time.push(f);
+        }
+        let mut out_host = Vec::new();
+        while let Some(&f) = self.host.entries.front() {
+            if self.host.entries.len() < HOST_WINDOW {
+                break;
+            }
+            self.host.pop_front();
+            out_host.push(f);
+        }
         self.time.push(e);
         self.host.push(e);
         self.time.fill(&e, &TIME, row);
         self.host.fill(&e, &HOST, row);
         self.time.pop_back();
         self.host.pop_back();
+        for (w, out) in [(&mut self.time, out_time), (&mut self.host, out_host)] {
+            for f in out.into_iter().rev() {
+                w.apply(&f, 1);
+                w.entries.push_front(f);
+            }
+        }
     }
 }
 
@@ -518,6 +541,11 @@ mod tests {
         assert_eq!(row.get(KddCol::Count), 3.0);
         let after = push(&mut w, conn(1, 1, 1004, "http", Flag::Sf, 2003));
         assert_eq!(after.get(KddCol::Count), 3.0, "the peeked row left");
+        // A peek far ahead sees an empty time window and leaves the rest.
+        let mut row = KddRow::default();
+        w.peek(&conn(1, 1, 1005, "http", Flag::Sf, 9000), &mut row);
+        assert_eq!(row.get(KddCol::Count), 1.0);
+        assert_eq!(w.time_len(), 3);
         assert_eq!(after.get(KddCol::DstHostCount), 4.0);
     }
 }

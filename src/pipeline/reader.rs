@@ -116,9 +116,13 @@ impl Reader {
                     return true;
                 }
             };
-            if let Some(meta) = self.decode(&frame, rules) {
+            if let Some(mut meta) = self.decode(&frame, rules) {
                 let restart = first && self.starts_capture(file, meta.ts_us, per_file);
                 first = false;
+                if restart {
+                    self.fragments.clear();
+                }
+                self.fragment(&mut meta, rules);
                 self.last_us = Some(self.last_us.map_or(meta.ts_us, |t| t.max(meta.ts_us)));
                 if !on_packet(meta, restart) {
                     return false;
@@ -155,15 +159,19 @@ impl Reader {
         false
     }
 
+    /// `kdd`: follows IP fragments (wrong_fragment, later fragments' ports).
+    fn fragment(&mut self, meta: &mut PacketMeta, rules: DecodeRules) {
+        if rules.kdd {
+            self.fragments.check(meta);
+        }
+    }
+
     /// Counts and decodes one frame; `None` when it is skipped.
     fn decode(&mut self, frame: &Frame<'_>, rules: DecodeRules) -> Option<PacketMeta> {
         self.packets_read += 1;
         match decode(frame, rules) {
-            Ok(mut meta) => {
+            Ok(meta) => {
                 self.packets_decoded += 1;
-                if rules.kdd {
-                    self.fragments.check(&mut meta);
-                }
                 Some(meta)
             }
             Err(reason) => {
@@ -466,7 +474,8 @@ impl<'a> Feeder<'a> {
             loop {
                 match cap.next_frame() {
                     Ok(Some(frame)) => {
-                        if let Some(meta) = reader.decode(&frame, rules) {
+                        if let Some(mut meta) = reader.decode(&frame, rules) {
+                            reader.fragment(&mut meta, rules);
                             if !self.push(meta, 0) {
                                 downstream = false;
                                 break;
