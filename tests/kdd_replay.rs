@@ -5,42 +5,15 @@
 
 use crate::conformance::conformance_kdd_in;
 use crate::kdd_identities::check_identities;
-use crate::util::{data, run, tempdir};
+use crate::util::{data, replay_outputs, run, tempdir};
 use std::path::Path;
 
 /// Replays the demo capture with `model` and `workers`; returns the flow
-/// CSV and the alert and flow events (stats events left out: they carry
-/// timings).
+/// CSV and the alert and flow events.
 fn replay(model: &Path, workers: usize, dir: &Path) -> (String, String) {
-    let csv = dir.join(format!("flows-{workers}.csv"));
-    let alerts = dir.join(format!("alerts-{workers}.json"));
-    let o = run(&[
-        "replay",
-        &data().join("demo.pcap").display().to_string(),
-        "--model",
-        &model.display().to_string(),
-        "--workers",
-        &workers.to_string(),
-        "--flow-events",
-        "--flows-csv",
-        &csv.display().to_string(),
-        "--alerts",
-        &alerts.display().to_string(),
-        "-q",
-    ]);
-    assert!(
-        o.status.success(),
-        "replay with {} failed: {}",
-        model.display(),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    let events: String = std::fs::read_to_string(&alerts)
-        .expect("read alerts")
-        .lines()
-        .filter(|l| !l.contains("\"event_type\":\"stats\""))
-        .map(|l| format!("{l}\n"))
-        .collect();
-    (std::fs::read_to_string(&csv).expect("read CSV"), events)
+    let demo = [data().join("demo.pcap")];
+    let (csv, events, _) = replay_outputs(&demo, model, workers, &[], dir);
+    (csv, events)
 }
 
 #[test]

@@ -4,54 +4,19 @@
 //! worker count, and every alert names the file its flow's first packet
 //! came from.
 
-use crate::util::{data, extract, run, shared_data, tempdir};
+use crate::util::{data, extract, replay_outputs, shared_data, tempdir};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-/// Replays `files` with `workers`; returns (flow CSV, events without the
-/// stats events, standard error).
+/// Replays `files` with the default model.
 fn replay(
     files: &[PathBuf],
     workers: usize,
     extra: &[&str],
     dir: &Path,
 ) -> (String, String, String) {
-    let csv = dir.join(format!("flows-{workers}.csv"));
-    let alerts = dir.join(format!("alerts-{workers}.json"));
-    let mut args: Vec<String> = vec!["replay".into()];
-    args.extend(files.iter().map(|f| f.display().to_string()));
-    for a in [
-        "--model",
-        &Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("models/default")
-            .display()
-            .to_string(),
-        "--workers",
-        &workers.to_string(),
-        "--flow-events",
-        "--flows-csv",
-        &csv.display().to_string(),
-        "--alerts",
-        &alerts.display().to_string(),
-    ] {
-        args.push(a.to_string());
-    }
-    args.extend(extra.iter().map(|s| s.to_string()));
-    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    let o = run(&refs);
-    let stderr = String::from_utf8_lossy(&o.stderr).to_string();
-    assert!(o.status.success(), "replay failed: {stderr}");
-    let events = std::fs::read_to_string(&alerts)
-        .expect("read events")
-        .lines()
-        .filter(|l| !l.contains("\"event_type\":\"stats\""))
-        .map(|l| format!("{l}\n"))
-        .collect();
-    (
-        std::fs::read_to_string(&csv).expect("read CSV"),
-        events,
-        stderr,
-    )
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/default");
+    replay_outputs(files, &model, workers, extra, dir)
 }
 
 /// Replays twice with 1 worker and twice with 2; all four outputs equal.

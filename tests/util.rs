@@ -323,3 +323,45 @@ pub fn flow_rows(csv: &Path, untimed: bool) -> Vec<String> {
     rows.sort();
     rows
 }
+
+/// Replays `files` with `model` and `workers` (plus `extra` arguments),
+/// writing every flow event and the flow CSV into `dir`; returns (flow CSV,
+/// events without the stats events, which carry timings, standard error).
+pub fn replay_outputs(
+    files: &[PathBuf],
+    model: &Path,
+    workers: usize,
+    extra: &[&str],
+    dir: &Path,
+) -> (String, String, String) {
+    let csv = dir.join(format!("flows-{workers}.csv"));
+    let alerts = dir.join(format!("alerts-{workers}.json"));
+    let mut args: Vec<String> = vec!["replay".into()];
+    args.extend(files.iter().map(|f| f.display().to_string()));
+    for a in [
+        "--model",
+        &model.display().to_string(),
+        "--workers",
+        &workers.to_string(),
+        "--flow-events",
+        "--flows-csv",
+        &csv.display().to_string(),
+        "--alerts",
+        &alerts.display().to_string(),
+    ] {
+        args.push(a.to_string());
+    }
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let o = run(&refs);
+    let stderr = String::from_utf8_lossy(&o.stderr).to_string();
+    assert!(o.status.success(), "{args:?} failed: {stderr}");
+    let events = std::fs::read_to_string(&alerts)
+        .expect("read events")
+        .lines()
+        .filter(|l| !l.contains("\"event_type\":\"stats\""))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let flows = std::fs::read_to_string(&csv).expect("read CSV");
+    (flows, events, stderr)
+}

@@ -25,7 +25,7 @@
 //!   window's at 255. Rates use the counts before the cap.
 
 use super::columns::{KddCol, KddRow};
-use super::conn::ConnId;
+use super::conn::{Conn, ConnId};
 use super::vocab::{Flag, SERVICES};
 use crate::decode::Addr;
 use std::collections::VecDeque;
@@ -400,6 +400,20 @@ impl Windows {
     /// Connections in the time window now.
     pub fn time_len(&self) -> usize {
         self.time.entries.len()
+    }
+
+    /// A connection's whole row: its own columns, then its window columns.
+    /// A finished one (`ended`) enters the windows; an open one (an interim
+    /// row) only reads them ([`Windows::peek`]).
+    pub fn row(&mut self, conn: &Conn, id: &ConnId, ended: bool) -> KddRow {
+        let mut row = KddRow::default();
+        conn.fill(id, &mut row);
+        if ended {
+            self.push(id, &mut row);
+        } else {
+            self.peek(id, &mut row);
+        }
+        row
     }
 
     /// Enters a finished connection and writes its window columns.

@@ -9,7 +9,7 @@
 //! zeros.
 
 use super::worker::Item;
-use crate::kdd::{KddRow, Windows};
+use crate::kdd::Windows;
 
 /// The windows, kept across batches.
 #[derive(Default)]
@@ -24,14 +24,8 @@ impl Context {
             let Some((id, conn)) = item.conn() else {
                 continue;
             };
-            let mut row = KddRow::default();
-            conn.fill(&id, &mut row);
-            if item.is_interim() {
-                self.windows.peek(&id, &mut row);
-            } else {
-                self.windows.push(&id, &mut row);
-            }
-            item.kdd = Some(Box::new(row));
+            let ended = !item.is_interim();
+            item.kdd = Some(Box::new(self.windows.row(&conn, &id, ended)));
         }
     }
 }

@@ -113,11 +113,10 @@ pub fn extract(cfg: &ExtractConfig) -> Result<ExtractSummary, Error> {
         let (src, _, dst, _) = f.endpoints();
         let label = labeler.label(src, dst, f.record.start_us(), profile);
         let features = f.record.features();
-        let mut kdd = KddRow::default();
-        if let (Some(w), Some(id)) = (windows.as_mut(), f.conn_id()) {
-            f.conn.fill(&id, &mut kdd);
-            w.push(&id, &mut kdd);
-        }
+        let kdd = match (windows.as_mut(), f.conn_id()) {
+            (Some(w), Some(id)) => w.row(&f.conn, &id, true),
+            _ => KddRow::ZERO,
+        };
         match csv.write(&f, &features, &kdd, label) {
             Ok(()) => flows_written += 1,
             Err(e) => write_err = Some(e),

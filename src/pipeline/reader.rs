@@ -94,7 +94,8 @@ impl Reader {
     /// read before it: such a file is a capture of its own, with its own
     /// clock (one warning line says which file, and by how much). The
     /// caller then ends every open flow and restarts the clock, so no file
-    /// is ever clamped to another's time.
+    /// is ever clamped to another's time. Without the era rules (`fixed`,
+    /// `kdd`) packet times are made monotonic within a capture here.
     pub(super) fn read(
         &mut self,
         i: usize,
@@ -122,8 +123,14 @@ impl Reader {
                 if restart {
                     self.fragments.clear();
                 }
+                let latest = self.last_us.map_or(meta.ts_us, |t| t.max(meta.ts_us));
+                self.last_us = Some(latest);
+                if !rules.era_quirks {
+                    // fixed, kdd: packet time is monotonic within a capture,
+                    // made so here, before any sharding.
+                    meta.ts_us = latest;
+                }
                 self.fragment(&mut meta, rules);
-                self.last_us = Some(self.last_us.map_or(meta.ts_us, |t| t.max(meta.ts_us)));
                 if !on_packet(meta, restart) {
                     return false;
                 }
@@ -361,11 +368,11 @@ impl<'a> Feeder<'a> {
     /// Reads capture files to their end (or until SIGINT/SIGTERM), then
     /// lets the workers go.
     ///
-    /// Packet times are made monotonic here, before sharding, for the
-    /// profiles that clamp (`fixed`, `kdd`): a clamp per worker would
+    /// Packet times come monotonic from [`Reader::read`] for the profiles
+    /// that clamp (`fixed`, `kdd`), before sharding: a clamp per worker would
     /// depend on which flows share a worker. A file that starts a capture
-    /// of its own ([`Reader::read`]) first ends the epoch with a restart
-    /// tick, so every open flow ends and every clock restarts.
+    /// of its own first ends the epoch with a restart tick, so every open
+    /// flow ends and every clock restarts.
     pub(super) fn read_files(
         mut self,
         files: Vec<PcapFile>,
@@ -377,56 +384,42 @@ impl<'a> Feeder<'a> {
         let nfiles = files.len();
         let mut interrupted = false;
         let mut next_tick = i64::MIN;
-        let mut clock_us = i64::MIN;
-        let clamp = !self.profile.is_compat();
         let stop = Arc::clone(&self.stop);
         let rules = self.rules;
         for (fi, mut file) in files.into_iter().enumerate() {
-            let completed = reader.read(
-                fi,
-                nfiles,
-                &mut file,
-                rules,
-                per_file,
-                |mut meta, restart| {
-                    if restart {
-                        let tick = Tick {
-                            now_us: clock_us,
-                            sweep: false,
-                            restart: true,
-                        };
-                        if !self.cut(fi, Some(tick)) {
-                            return false;
-                        }
-                        clock_us = i64::MIN;
-                        next_tick = i64::MIN;
-                    }
-                    if clamp {
-                        clock_us = clock_us.max(meta.ts_us);
-                        meta.ts_us = clock_us;
-                    }
-                    if self.interim && meta.ts_us >= next_tick {
-                        // Packet time reached the next tick: the epoch so far ends here.
-                        let tick = Tick {
-                            now_us: meta.ts_us,
-                            sweep: false,
-                            restart: false,
-                        };
-                        if next_tick != i64::MIN && !self.cut(fi, Some(tick)) {
-                            return false;
-                        }
-                        next_tick = meta.ts_us.saturating_add(REPLAY_TICK_US);
-                    }
-                    // A packet read is a packet processed, also the one read when a
-                    // stop signal came.
-                    let more = self.push(meta, fi);
-                    if stop.load(Relaxed) {
-                        interrupted = true;
+            let completed = reader.read(fi, nfiles, &mut file, rules, per_file, |meta, restart| {
+                if restart {
+                    let tick = Tick {
+                        now_us: meta.ts_us,
+                        sweep: false,
+                        restart: true,
+                    };
+                    if !self.cut(fi, Some(tick)) {
                         return false;
                     }
-                    more
-                },
-            );
+                    next_tick = i64::MIN;
+                }
+                if self.interim && meta.ts_us >= next_tick {
+                    // Packet time reached the next tick: the epoch so far ends here.
+                    let tick = Tick {
+                        now_us: meta.ts_us,
+                        sweep: false,
+                        restart: false,
+                    };
+                    if next_tick != i64::MIN && !self.cut(fi, Some(tick)) {
+                        return false;
+                    }
+                    next_tick = meta.ts_us.saturating_add(REPLAY_TICK_US);
+                }
+                // A packet read is a packet processed, also the one read when a
+                // stop signal came.
+                let more = self.push(meta, fi);
+                if stop.load(Relaxed) {
+                    interrupted = true;
+                    return false;
+                }
+                more
+            });
             // An epoch never spans two files.
             let flushed = self.flush(fi);
             self.publish(&reader, None);
