@@ -3,7 +3,7 @@
 //! B flows are ready or T has passed since the first of them arrived.
 
 use super::counters::{Counter, Metrics};
-use super::worker::Item;
+use super::worker::{append, Item};
 use crate::error::Error;
 use crate::infer::{FlowRow, Model, Scored};
 use crossbeam::channel::{Receiver, RecvTimeoutError, Sender};
@@ -25,16 +25,6 @@ pub(super) struct Batching {
     pub(super) size: usize,
     /// The longest a ready flow waits for its batch to fill (T).
     pub(super) timeout: Duration,
-}
-
-/// `to.extend(items)`, but a move when `to` is empty: the end-of-input
-/// drain hands over every open flow at once.
-fn append(to: &mut Vec<Item>, items: Vec<Item>) {
-    if to.is_empty() {
-        *to = items;
-    } else {
-        to.extend(items);
-    }
 }
 
 /// Scores batches and sends each to every sink.

@@ -9,19 +9,9 @@
 //! overlap with scoring.
 
 use super::context::Context;
-use super::worker::{Finished, Item};
+use super::worker::{append, Finished, Item};
 use crossbeam::channel::{Receiver, Sender};
 use std::collections::BTreeMap;
-
-/// `to.extend(items)`, but a move when `to` is empty: the end-of-input
-/// drain hands over every open flow at once.
-fn append(to: &mut Vec<Item>, items: Vec<Item>) {
-    if to.is_empty() {
-        *to = items;
-    } else {
-        to.extend(items);
-    }
-}
 
 /// Sorts items into release order. Items are large: their keys are sorted,
 /// then the items are permuted in place, each moved at most twice (a sort

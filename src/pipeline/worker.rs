@@ -114,7 +114,17 @@ impl Item {
     }
 }
 
-/// A worker → inference message: what one epoch finished.
+/// `to.extend(items)`, but a move when `to` is empty: the end-of-input
+/// drain hands over every open flow at once.
+pub(super) fn append(to: &mut Vec<Item>, items: Vec<Item>) {
+    if to.is_empty() {
+        *to = items;
+    } else {
+        to.extend(items);
+    }
+}
+
+/// A worker → order stage message: what one epoch finished.
 pub(super) struct Finished {
     /// The epoch (`u64::MAX`: the end-of-input drain).
     pub(super) epoch: u64,
