@@ -9,9 +9,16 @@
 //! features mixed with KDD windows) are scored on CSVs the script writes from
 //! the shared NSL-KDD files; without them those tests say so and skip.
 //!
+//! A two-stage model (`models/twostage.py`: a per-flow forest and a context
+//! forest packed into one flat graph) is built by
+//! `tests/conformance/twostage_check.py` on the demo capture's flows with
+//! their context columns, and scored the same way; replay must give every
+//! flow the label and score `model check` gave it.
+//!
 //! Needs the project venv (`bash .ci/setup.sh`).
 
-use crate::util::{data, extract, run, shared_data, tempdir};
+use crate::util::{data, extract, replay_outputs, run, shared_data, tempdir};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -399,6 +406,87 @@ fn kdd_ordinal_matches_onnxruntime() {
 #[test]
 fn mixed_windows_matches_onnxruntime() {
     conformance_kdd("mixed_windows", true);
+}
+
+/// Data rows of a flow CSV keyed by `Flow ID,Timestamp`, with their fields.
+fn flows_by_key(csv: &str) -> Vec<(String, Vec<String>)> {
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
+    let at = |c: &str| {
+        header
+            .iter()
+            .position(|h| *h == c)
+            .unwrap_or_else(|| panic!("flow CSV has no column {c}"))
+    };
+    let (id, ts) = (at("Flow ID"), at("Timestamp"));
+    lines
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            let f: Vec<String> = l.split(',').map(str::to_string).collect();
+            (format!("{},{}", f[id], f[ts]), f)
+        })
+        .collect()
+}
+
+/// A two-stage model (models/twostage.py): a per-flow forest over CIC
+/// columns and a context forest over window columns in one flat graph, on
+/// the demo capture's flows with the context columns appended. Replay runs
+/// the context stage for it and gives every flow what `model check` gave.
+#[test]
+fn twostage_matches_onnxruntime() {
+    let name = "twostage";
+    let dir = tempdir("conformance-twostage");
+    let demo = data().join("demo.pcap");
+    let flows = dir.join("flows.csv");
+    extract(&[&demo], &flows, &["--profile", "fixed", "--context"]);
+    let bundles = dir.join("bundles");
+    let o = Command::new(python())
+        .arg(manifest().join("tests/conformance/twostage_check.py"))
+        .arg(&bundles)
+        .arg("--csvfixed")
+        .arg(&flows)
+        .output()
+        .expect("run twostage_check.py");
+    assert!(
+        o.status.success(),
+        "twostage_check.py failed:\n{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let bundle = bundles.join(name);
+    score_and_compare(name, &bundle, &flows, &dir);
+
+    let extracted = flows_by_key(&std::fs::read_to_string(&flows).expect("read flows"));
+    let (_, expected) = read_table(&bundle.join("expected.csv"));
+    assert_eq!(extracted.len(), expected.len());
+    let want: HashMap<&str, &str> = extracted
+        .iter()
+        .map(|(k, _)| k.as_str())
+        .zip(expected.iter().map(String::as_str))
+        .collect();
+    assert_eq!(want.len(), expected.len(), "a flow key repeats");
+    let (csv, _, _) = replay_outputs(&[demo], &bundle, 2, &[], &dir);
+    let replayed = flows_by_key(&csv);
+    assert_eq!(
+        replayed.len(),
+        expected.len(),
+        "replay wrote another flow count"
+    );
+    for (key, f) in &replayed {
+        let exp = want
+            .get(key.as_str())
+            .unwrap_or_else(|| panic!("replay flow {key} was not extracted"));
+        let mut e = exp.split(',');
+        let label = e.next().expect("label");
+        let score: f64 = e.next().expect("score").parse().expect("score");
+        let (got_label, got_score) = (&f[f.len() - 2], &f[f.len() - 1]);
+        let got_score: f64 = got_score.parse().expect("ML Score");
+        assert!(
+            got_label == label && (got_score - score).abs() <= TOLERANCE,
+            "replay scores {key} {got_label} {got_score}; model check {label} {score}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// A change to model.json.
