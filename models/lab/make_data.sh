@@ -8,9 +8,9 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 OUT="${1:-$HERE/runs}"
 bash "$HERE/lab.sh" --install
 run() { local name=$1; shift; bash "$HERE/lab.sh" --force --out "$OUT/$name" "$@"; }
-run train11 --split train --seed 11 --minutes 7 --rounds 2
-run train12 --split train --seed 12 --minutes 7 --rounds 2
-run train13 --split train --seed 13 --minutes 7 --rounds 2
+run train11 --split train --seed 11 --minutes 7 --rounds 3
+run train12 --split train --seed 12 --minutes 7 --rounds 3
+run train13 --split train --seed 13 --minutes 7 --rounds 3
 run eval21 --split eval --seed 21 --minutes 5 --rounds 2
 run eval22 --split eval --seed 22 --minutes 4 --rounds 1
 run benign31 --split benign --seed 31 --minutes 9

@@ -1,9 +1,9 @@
 """Attack episodes. Every attack class has variants along the axes that
 matter (tool, options, target port open or closed, payload, spoofed or real
 source, rate, concurrency), split into two disjoint pools: `train` and
-`eval`. A run takes each class once per round, a variant drawn from its
-split's pool by the seed, an attacker and victims drawn too, so that seeds
-see different combinations. Every tool is bounded by its own count or
+`eval`. A run takes each class once per round; the variant walks the split's pool
+by seed and round (pick), so that consecutive seeds cover it, and the
+attacker and victims are drawn, so that seeds see different combinations. Every tool is bounded by its own count or
 duration and by the episode's hard timeout.
 """
 import os
@@ -94,19 +94,27 @@ def wordlist(lab, eid_rng, size):
     return path
 
 
+def pick(pool, lab, label, rng):
+    """The variant for this episode: the split's pool in a fixed shuffled
+    order, walked by seed and round, so that consecutive seeds cover it."""
+    order = list(range(len(pool)))
+    random.Random(f"variants:{label}").shuffle(order)
+    return pool[order[(lab.seed * 3 + rng.round) % len(pool)]]
+
+
 def make(lab, label, split, rng):
     atk = rng.choice(lab.attackers)
     web, srv, svc = lab.web.ip, lab.srv.ip, lab.svc.ip
     py = "/usr/bin/python3"
     if label == "portscan":
-        kind, timing, ports, several = rng.choice(PORTSCAN[split])
+        kind, timing, ports, several = pick(PORTSCAN[split], lab, label, rng)
         victims = rng.sample([web, srv, svc], 2) if several else [rng.choice([web, srv, svc])]
         argv = ["nmap", "-n", "-e", "eth0", "-Pn", kind, *timing.split(), *ports.split(), "--max-retries", "1",
                 "--host-timeout", "40s", *victims]
         return Episode(label, kind.strip("-"), f"{kind} {timing} {ports}", "nmap", [(atk, argv)], victims, ports,
                        "udp" if kind == "-sU" else "tcp", 90, CIC[label])
     if label in ("syn_flood", "udp_flood"):
-        port, payload, spoofed, pps, secs = rng.choice((SYN if label == "syn_flood" else UDP)[split])
+        port, payload, spoofed, pps, secs = pick((SYN if label == "syn_flood" else UDP)[split], lab, label, rng)
         victim = web if port in (80, 443) else svc if port in (53, 123) else rng.choice([web, srv, svc])
         proto = "tcp" if label == "syn_flood" else "udp"
         state = "open" if (port in OPEN_TCP if proto == "tcp" else port in (53, 123)) else "closed"
@@ -126,13 +134,13 @@ def make(lab, label, split, rng):
                        else "hping3", jobs, [victim], str(port), proto, secs + 20, CIC[label], spoofed=spoofed,
                        params=dict(port=port, payload=payload, pps=pps, seconds=secs))
     if label == "icmp_flood":
-        icmp_type, payload, pps, secs = rng.choice(ICMP[split])
+        icmp_type, payload, pps, secs = pick(ICMP[split], lab, label, rng)
         victim = rng.choice([web, srv, svc])
         jobs = [hping(atk, victim, ["--icmp", "-C", icmp_type], pps, secs, payload)]
         return Episode(label, f"type{icmp_type}", f"type {icmp_type} payload {payload} {pps}/s", "hping3", jobs,
                        [victim], "", "icmp", secs + 20, CIC[label])
     if label == "http_flood":
-        tool, n, conc, keep = rng.choice(HTTP[split])
+        tool, n, conc, keep = pick(HTTP[split], lab, label, rng)
         url = f"http://{web}/p/index.html"
         if tool == "ab":
             argv = ["ab", "-q", "-n", n, "-c", conc, "-s", "5", *(["-k"] if keep else []), url]
@@ -145,7 +153,7 @@ def make(lab, label, split, rng):
         return Episode(label, sub, f"{tool} n={n} c={conc} keepalive={keep}", tool, [(atk, argv)], [web], "80",
                        "tcp", 40, CIC[label])
     if label == "slow_http":
-        mode, conns, rate, interval, secs = rng.choice(SLOW[split])
+        mode, conns, rate, interval, secs = pick(SLOW[split], lab, label, rng)
         path = "/app/upload" if mode == "-B" else "/p/index.html"
         argv = ["slowhttptest", mode, "-c", conns, "-r", rate, "-i", interval, "-l", secs, "-u", f"http://{web}{path}"]
         if mode == "-B":
@@ -159,7 +167,7 @@ def make(lab, label, split, rng):
                        "80", "tcp", secs + 30, "DoS slowloris" if mode == "-H" else CIC[label])
     if label in ("ssh_bruteforce", "ftp_bruteforce"):
         ssh = label == "ssh_bruteforce"
-        tasks = rng.choice((SSH_TASKS if ssh else FTP_TASKS)[split])
+        tasks = pick((SSH_TASKS if ssh else FTP_TASKS)[split], lab, label, rng)
         victim = rng.choice([srv, web]) if ssh else srv
         words = wordlist(lab, rng, rng.randint(25, 45))
         argv = ["hydra", "-l", lab.user, "-P", words, "-t", tasks, "-f", "-I", "-w", "5",
@@ -167,7 +175,7 @@ def make(lab, label, split, rng):
         return Episode(label, f"hydra_t{tasks}", f"hydra -t {tasks}", "hydra", [(atk, argv)], [victim],
                        "22" if ssh else "21", "tcp", 60, CIC[label])
     if label == "web_attack":
-        mode, n, delay, keep = rng.choice(WEB[split])
+        mode, n, delay, keep = pick(WEB[split], lab, label, rng)
         argv = [py, f"{lab.tools}/webattack.py", "--host", web, "--mode", mode, "--count", n, "--delay", *delay,
                 "--seconds", "40", "--seed", rng.randrange(1 << 30)]
         if mode == "login":
@@ -194,5 +202,7 @@ def plan(lab, split, rounds):
         order = LABELS[:]
         rng.shuffle(order)
         for label in order:
-            out.append(make(lab, label, split, random.Random(f"{lab.seed}:{r}:{label}")))
+            rng_e = random.Random(f"{lab.seed}:{r}:{label}")
+            rng_e.round = r
+            out.append(make(lab, label, split, rng_e))
     return out
