@@ -4,10 +4,10 @@
 //!
 //! Data flows one way through the stages:
 //! `capture` (Frame) → `decode` (PacketMeta) → `flow` (FinishedFlow, or an
-//! interim Snapshot) → `features` (FeatureVector) → `infer` (Verdict) →
-//! `alert` (Alert) → `eve`, `syslog` and `ips`; every finished flow also goes
-//! to `output` (the flow CSV). `pipeline` is the only module that knows every
-//! stage.
+//! interim Snapshot) → `features` (FeatureVector) → `infer` (Verdict; none
+//! for the flows `unscored` names) → `alert` (Alert) → `eve`, `syslog` and
+//! `ips`; every finished flow also goes to `output` (the flow CSV).
+//! `pipeline` is the only module that knows every stage.
 #![forbid(unsafe_code)]
 
 pub mod alert;
@@ -33,5 +33,6 @@ pub mod signature;
 pub mod syslog;
 pub mod text;
 pub mod threshold;
+pub mod unscored;
 
 pub use error::Error;

@@ -97,6 +97,8 @@ pub struct Settings {
     pub suppress: Option<Vec<SuppressRule>>,
     /// The alerts output: json, text or auto.
     pub alerts_format: Option<String>,
+    /// Score every flow, also those the address rule leaves unscored.
+    pub score_all_flows: Option<bool>,
 }
 
 /// `over.field.or(self.field)` for each field.
@@ -162,6 +164,7 @@ impl Settings {
             threshold,
             suppress,
             alerts_format,
+            score_all_flows,
         )
     }
 
@@ -346,6 +349,7 @@ impl Settings {
                     .unwrap_or(defaults::ACTIVITY_TIMEOUT.as_secs_f64()),
             )?,
             interim_after_us,
+            score_all_flows: self.score_all_flows.unwrap_or(false),
             max_flows,
             on_output_error,
             stats_interval,

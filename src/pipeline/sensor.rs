@@ -87,6 +87,8 @@ pub struct SensorConfig {
     pub activity_timeout_us: i64,
     /// Score open flows every this many µs of their life (0: never).
     pub interim_after_us: i64,
+    /// Score every flow: the address rule of [`crate::unscored`] is off.
+    pub score_all_flows: bool,
     /// The most flows open at once, over all workers (`None`: no limit).
     pub max_flows: Option<usize>,
     /// What a failing alerts or flow CSV output does.
@@ -235,6 +237,7 @@ pub fn run(cfg: &SensorConfig) -> Result<SensorSummary, Error> {
     let opts = WorkerOpts {
         flow,
         interim_after_us: cfg.interim_after_us,
+        score_all: cfg.score_all_flows,
     };
     let batching = Batching {
         size: cfg.batch_size,
