@@ -12,6 +12,7 @@
 
 pub mod alert;
 pub mod capture;
+pub mod cidr;
 pub mod community_id;
 pub mod config;
 pub mod decode;

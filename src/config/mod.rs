@@ -9,11 +9,12 @@
 //! checks a value again.
 
 use crate::capture::LiveOptions;
+use crate::cidr::Cidr;
 use crate::defaults;
 use crate::error::Error;
 use crate::fastlog::AlertsFormat;
 use crate::infer::Device;
-use crate::ips::{BlockSide, Cidr, HookConfig, MAX_TTL};
+use crate::ips::{BlockSide, HookConfig, MAX_TTL};
 use crate::pipeline::outfile::OnOutputError;
 use crate::pipeline::sensor::{SensorConfig, Source};
 use crate::syslog::{SyslogFormat, SyslogTarget};

@@ -13,10 +13,10 @@
 //! IPS hook as before, then the [`Aggregator`] decides whether the alerts
 //! output and syslog get it (with `alert.metadata` saying how many alerts it
 //! stands for), or it is folded or suppressed (counted). Flow events see
-//! every verdict, and every flow that was not scored
-//! ([`crate::unscored`]: counted by reason, never an alert). In the terminal view (`text`) the output gets one
-//! `fastlog` line per written alert, and at the end one per tracker with
-//! alerts folded after its last written one.
+//! every verdict, and every flow that was not scored ([`crate::unscored`]:
+//! counted by reason, never an alert). In the terminal view (`text`) the
+//! output gets one `fastlog` line per written alert, and at the end one per
+//! tracker with alerts folded after its last written one.
 
 use super::counters::{Counter, Counters, Metrics, ALERTS_OUTPUT};
 use super::inference::Batch;

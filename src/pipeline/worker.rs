@@ -53,9 +53,7 @@ impl Flow {
             Flow::Interim(s) => (&s.key, s.src_is_a, &s.record),
         }
     }
-}
 
-impl Flow {
     /// Why the flow is not scored, by the address rule.
     fn unscored(&self) -> Option<Unscored> {
         let (key, src_is_a, _) = self.parts();
@@ -79,6 +77,7 @@ impl Item {
         (score_all || flow.unscored().is_none()).then(|| Item::new(flow, None))
     }
 
+    /// An item of `flow`, with its features.
     fn new(flow: Flow, unscored: Option<Unscored>) -> Item {
         let (features, source) = match &flow {
             Flow::Finished(f) => (f.record.features(), f.source),

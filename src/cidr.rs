@@ -1,6 +1,7 @@
-//! CIDR networks for the IPS allow-list (`--ips-allow`): [`Cidr`], its
-//! parsing from `ADDRESS/PREFIX` or a bare address, and whether it contains
-//! an address (IPv4-mapped IPv6 addresses count as IPv4).
+//! CIDR networks: [`Cidr`], its parsing from `ADDRESS/PREFIX` or a bare
+//! address, and whether it contains an address (IPv4-mapped IPv6 addresses
+//! count as IPv4). Used by the IPS allow-list (`--ips-allow`), the suppress
+//! rules' `ip` and the attacker ranges of a labels file.
 //!
 //! Invariant: a [`Cidr`]'s address has its host bits zero, so two spellings
 //! of one network are equal and display alike.
