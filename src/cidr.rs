@@ -18,6 +18,16 @@ pub struct Cidr {
 }
 
 impl Cidr {
+    /// The network's address (its host bits zero).
+    pub fn network(&self) -> IpAddr {
+        self.net
+    }
+
+    /// The prefix length.
+    pub fn prefix(&self) -> u8 {
+        self.prefix
+    }
+
     /// Whether `ip` is inside this network. An IPv4 network contains no IPv6
     /// address except IPv4-mapped ones (`::ffff:a.b.c.d`); an IPv6 network
     /// contains no IPv4 address.
