@@ -1,8 +1,7 @@
 //! The flow CSV stage: every finished flow as a row in the profile's
 //! CICFlowMeter layout (or, for `kdd`, NSL-KDD's), with the model's label
-//! and score appended
-//! (`--flows-csv`); both are empty for a flow that was not scored
-//! ([`crate::unscored`]). Interim snapshots are not written.
+//! and score appended (`--flows-csv`); both are empty for a flow that was
+//! not scored ([`crate::unscored`]). Interim snapshots are not written.
 //!
 //! A batch's rows are formatted into memory, then written whole through
 //! [`OutFile`], which counts what a failing disk loses.
