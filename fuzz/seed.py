@@ -234,6 +234,8 @@ LABELS_SAMPLE = (
     "10.000000,20.000000,10.0.0.1,10.0.0.2,80,tcp,dos,hulk,DoS Hulk,E1,hulk\n"
     "1.0,2.0,10.66.3.66,10.66.1.153,\"53,67,69\",udp,portscan,udp,PortScan,E012,nmap\n"
     "1795239671.106040,1795239673.196823,fd00::1,fd00::2,80,tcp,web_attack,sqli,Web Attack - Sql Injection,E001,w\n"
+    "30,40,10.77.0.0/16,10.0.0.2,80,tcp,syn_flood,spoofed,DDoS,E2,hping3\n"
+    "50,60,2001:db8:aa::/48,2001:db8::2,80,tcp,syn_flood,spoofed,DDoS,E3,hping3\n"
 )
 
 
@@ -244,7 +246,7 @@ def seed_labels():
         with open(path, "rb") as f:
             put("labels_csv", f.read())
     tokens = ["start_ts", "end_ts", "attacker_ip", "victim_ip", "label", "cic2017_label", ",", '"',
-              '""', "\n", "::ffff:", ".", "-", "9223372036854"]
+              '""', "\n", "::ffff:", ".", "-", "9223372036854", "/", "/0", "/128"]
     write_dict("labels_csv", tokens)
 
 

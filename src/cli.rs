@@ -143,9 +143,12 @@ pub struct SensorArgs {
     #[arg(long = "alert-limit", value_name = "SECONDS",
         help = help("Write one alert per address pair and label per S seconds, each saying how many it stands for (Suricata's limit, by_both, count 1; 0: every alert; [[threshold]] tables in --config for more)", secs(defaults::ALERT_LIMIT)))]
     pub alert_limit: Option<f64>,
-    /// Also log every scored flow (event_type "flow") to the alerts output.
+    /// Also log every flow (event_type "flow") to the alerts output.
     #[arg(long = "flow-events")]
     pub flow_events: bool,
+    /// Score every flow, also those from an unspecified source (0.0.0.0, ::) or to a multicast group or 255.255.255.255, which are otherwise written without a verdict and never alert.
+    #[arg(long = "score-all-flows")]
+    pub score_all_flows: bool,
     /// Write every flow as CICFlowMeter CSV, with the model's label and score appended.
     #[arg(long = "flows-csv", value_name = "PATH")]
     pub flows_csv: Option<PathBuf>,

@@ -3,8 +3,10 @@
 //! unchanged. The one key Suricata has no place for is `ml`, the verdict.
 //!
 //! Input: an [`Alert`], or (flow events) a flow's summary with its model
-//! verdict, the class probabilities (probability models) and whether the
-//! flow alerted. Output: one JSON object per line, starting with
+//! verdict and the class probabilities (probability models), or why it was
+//! not scored, and whether the flow alerted. A flow event of a flow that was
+//! not scored has no `ml.label`, `ml.score` or `ml.scores`, and says why in
+//! `ml.unscored`. Output: one JSON object per line, starting with
 //! `timestamp, flow_id, event_type, src_ip, src_port, dest_ip, dest_port,
 //! proto`. ICMP and ICMPv6 events carry `icmp_type` and `icmp_code` instead
 //! of ports; `flow.state` and `flow.reason` take Suricata's values, and a TCP
@@ -13,9 +15,10 @@
 use crate::alert::{Alert, FlowState, FlowSummary};
 use crate::community_id;
 use crate::flow::EndReason;
-use crate::infer::{Bundle, Verdict};
+use crate::infer::Bundle;
 use crate::signature::GID;
 use crate::text::UtcTime;
+use crate::unscored::Judged;
 use serde::Serialize;
 use serde_json::Map;
 
@@ -93,10 +96,15 @@ struct TcpPart {
 struct MlPart<'a> {
     model: &'a str,
     model_version: &'a str,
-    label: &'a str,
-    score: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    label: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    score: Option<f64>,
     #[serde(skip_serializing_if = "Map::is_empty")]
     scores: Map<String, serde_json::Value>,
+    /// Why the flow was not scored (flow events of such flows only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unscored: Option<&'static str>,
     /// True for a verdict on a flow still open (written only then).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     interim: bool,
@@ -137,30 +145,23 @@ pub struct Context<'a> {
 /// Appends an alert event line (with its newline) to `out`, with `metadata`
 /// as `alert.metadata` (left out when empty).
 pub fn write_alert(out: &mut Vec<u8>, alert: &Alert, metadata: &Metadata, cx: &Context<'_>) {
-    let (flow, probs) = (&alert.flow, &alert.probs);
-    write_event(
-        out,
-        Kind::Alert(alert, metadata),
-        flow,
-        &alert.verdict,
-        probs,
-        alert.file,
-        cx,
-    );
+    let judged = Judged::Scored(&alert.verdict, &alert.probs);
+    let kind = Kind::Alert(alert, metadata);
+    write_event(out, kind, &alert.flow, judged, alert.file, cx);
 }
 
-/// Appends a flow event line (with its newline) to `out`; `alerted` says
-/// whether the flow raised an alert (`flow.alerted`).
+/// Appends a flow event line (with its newline) to `out`, with the flow's
+/// verdict or why it was not scored; `alerted` says whether the flow raised
+/// an alert (`flow.alerted`).
 pub fn write_flow(
     out: &mut Vec<u8>,
     flow: &FlowSummary,
-    verdict: &Verdict,
-    probs: &[f32],
+    judged: Judged<'_>,
     file: usize,
     alerted: bool,
     cx: &Context<'_>,
 ) {
-    write_event(out, Kind::Flow { alerted }, flow, verdict, probs, file, cx);
+    write_event(out, Kind::Flow { alerted }, flow, judged, file, cx);
 }
 
 /// Which event: an alert, or a flow event (and whether the flow alerted).
@@ -240,8 +241,7 @@ fn write_event(
     out: &mut Vec<u8>,
     kind: Kind<'_>,
     flow: &FlowSummary,
-    verdict: &Verdict,
-    probs: &[f32],
+    judged: Judged<'_>,
     file: usize,
     cx: &Context<'_>,
 ) {
@@ -250,7 +250,11 @@ fn write_event(
         Kind::Flow { alerted } => (None, Some(alerted)),
     };
     let bundle = cx.bundle;
-    let label = bundle.label(verdict.label);
+    let (verdict, probs, unscored) = match judged {
+        Judged::Scored(v, probs) => (Some(v), probs, None),
+        Judged::Unscored(why) => (None, &[][..], Some(why.label())),
+    };
+    let label = verdict.map(|v| bundle.label(v.label));
     let mut scores = Map::new();
     for (c, p) in bundle.labels.iter().zip(probs) {
         scores.insert(c.clone(), serde_json::Value::from(f64::from(*p)));
@@ -283,10 +287,10 @@ fn write_event(
         alert: alert.map(|(a, metadata)| AlertPart {
             action: a.action.label(),
             gid: GID,
-            signature_id: bundle.signatures.id(verdict.label),
+            signature_id: bundle.signatures.id(a.verdict.label),
             rev: bundle.signatures.rev,
-            signature: format!("flowsentinel {label}"),
-            category: bundle.signatures.category(verdict.label),
+            signature: format!("flowsentinel {}", bundle.label(a.verdict.label)),
+            category: bundle.signatures.category(a.verdict.label),
             severity: a.severity.level(),
             metadata,
         }),
@@ -310,12 +314,9 @@ fn write_event(
             model: &bundle.name,
             model_version: &bundle.version,
             label,
-            score: if verdict.score.is_finite() {
-                verdict.score
-            } else {
-                0.0
-            },
+            score: verdict.map(|v| if v.score.is_finite() { v.score } else { 0.0 }),
             scores,
+            unscored,
             interim: matches!(flow.state, FlowState::Active { .. }),
         },
     };

@@ -4,7 +4,13 @@
 //! A flow gets an episode's label when its two endpoints are the episode's
 //! attacker and victim (either way round) and it starts inside the episode's
 //! time window, both ends included. Other flows get the profile's benign label.
+//!
+//! `attacker_ip` is an address or a prefix (`10.77.0.0/16`, `2001:db8::/48`):
+//! any address in it is the attacker (a flood from spoofed sources). As in
+//! the IPS allow-list ([`Cidr`]), an IPv4 prefix also holds the IPv4-mapped
+//! IPv6 addresses. `victim_ip` is one address.
 
+use crate::cidr::Cidr;
 use crate::decode::Addr;
 use crate::profile::Profile;
 use std::fmt;
@@ -18,8 +24,8 @@ pub struct Episode {
     pub start_us: i64,
     /// Window end, µs since the epoch.
     pub end_us: i64,
-    /// Attacker address.
-    pub attacker: IpAddr,
+    /// The attacker: an address (a /32 or /128) or a range of them.
+    pub attacker: Cidr,
     /// Victim address.
     pub victim: IpAddr,
     /// The lab's label (used by `cic2018` and `fixed`).
@@ -166,10 +172,20 @@ impl Labeler {
                     )
                 })
             };
+            let attacker = cell(2).and_then(|v| {
+                v.parse::<Cidr>().map_err(|e| {
+                    let head = format!("bad CIDR `{v}`: ");
+                    let why = e.strip_prefix(&head).unwrap_or(&e);
+                    (
+                        Some(n),
+                        format!("`attacker_ip` is not an IP address or prefix: {v:?} ({why})"),
+                    )
+                })
+            })?;
             let ep = Episode {
                 start_us: time(0)?,
                 end_us: time(1)?,
-                attacker: ip(2)?,
+                attacker,
                 victim: ip(3)?,
                 label: cell(4)?.to_string(),
                 cic2017_label: cell(5)?.to_string(),
@@ -193,7 +209,8 @@ impl Labeler {
         self.episodes
             .iter()
             .find(|e| {
-                ((e.attacker == a && e.victim == b) || (e.attacker == b && e.victim == a))
+                ((e.attacker.contains(a) && e.victim == b)
+                    || (e.attacker.contains(b) && e.victim == a))
                     && (e.start_us..=e.end_us).contains(&start_us)
             })
             .map_or(profile.benign_label(), |e| match profile {
@@ -290,6 +307,122 @@ mod tests {
             "{head}1.0,2.0,10.66.3.66,10.66.1.153,\"53,udp,portscan,udp,PortScan,E012,nmap\n"
         );
         assert!(Labeler::parse(&open).is_err());
+    }
+
+    #[test]
+    fn attacker_ranges_label_spoofed_sources() {
+        let text = "start_ts,end_ts,attacker_ip,victim_ip,label,cic2017_label\n\
+                    10,20,10.77.0.0/16,10.0.0.2,syn_flood,DDoS\n\
+                    30,40,2001:db8:aa::/48,2001:db8::2,syn_flood,DDoS\n\
+                    50,60,10.0.0.9,10.0.0.2,portscan,PortScan\n\
+                    70,80,0.0.0.0/0,10.0.0.3,udp_flood,DDoS\n";
+        let l = Labeler::parse(text).unwrap_or_default();
+        assert_eq!(l.episodes().len(), 4);
+        assert_eq!(l.episodes()[0].attacker.to_string(), "10.77.0.0/16");
+        assert_eq!(l.episodes()[2].attacker.to_string(), "10.0.0.9/32");
+        let victim = Addr::v4([10, 0, 0, 2]);
+        let t = 15_000_000;
+        for (src, want) in [
+            ([10, 77, 0, 0], "syn_flood"),
+            ([10, 77, 255, 255], "syn_flood"),
+            ([10, 77, 3, 4], "syn_flood"),
+            ([10, 78, 0, 1], "Benign"),
+            ([10, 76, 255, 255], "Benign"),
+        ] {
+            let a = Addr::v4(src);
+            assert_eq!(l.label(a, victim, t, Profile::Fixed), want, "{a}");
+            // Either way round, as for a single address.
+            assert_eq!(l.label(victim, a, t, Profile::Fixed), want, "{a}");
+        }
+        // The victim stays one address; the window still applies.
+        let other = Addr::v4([10, 0, 0, 4]);
+        assert_eq!(
+            l.label(Addr::v4([10, 77, 1, 1]), other, t, Profile::Fixed),
+            "Benign"
+        );
+        let late = 20_000_001;
+        assert_eq!(
+            l.label(Addr::v4([10, 77, 1, 1]), victim, late, Profile::Fixed),
+            "Benign"
+        );
+        // IPv6.
+        let v6 = |s: &str| match s.parse::<IpAddr>() {
+            Ok(IpAddr::V6(a)) => Addr::v6(a.octets()),
+            _ => Addr::default(),
+        };
+        let (inside, outside) = (v6("2001:db8:aa:ffff::7"), v6("2001:db8:ab::7"));
+        let v6_victim = v6("2001:db8::2");
+        assert_eq!(
+            l.label(inside, v6_victim, 35_000_000, Profile::Fixed),
+            "syn_flood"
+        );
+        assert_eq!(
+            l.label(outside, v6_victim, 35_000_000, Profile::Fixed),
+            "Benign"
+        );
+        // A single address is itself only; /0 is every IPv4 address, no IPv6.
+        let near = Addr::v4([10, 0, 0, 10]);
+        assert_eq!(
+            l.label(near, victim, 55_000_000, Profile::Cic2017),
+            "BENIGN"
+        );
+        assert_eq!(
+            l.label(
+                Addr::v4([10, 0, 0, 9]),
+                victim,
+                55_000_000,
+                Profile::Cic2017
+            ),
+            "PortScan"
+        );
+        let any = Addr::v4([203, 0, 113, 5]);
+        assert_eq!(
+            l.label(any, Addr::v4([10, 0, 0, 3]), 75_000_000, Profile::Fixed),
+            "udp_flood"
+        );
+        assert_eq!(
+            l.label(inside, Addr::v4([10, 0, 0, 3]), 75_000_000, Profile::Fixed),
+            "Benign"
+        );
+    }
+
+    #[test]
+    fn bad_attacker_ranges_name_the_line_and_value() {
+        let head = "start_ts,end_ts,attacker_ip,victim_ip,label,cic2017_label\n";
+        for (row, why) in [
+            ("1,2,10.77.0.0/33,10.0.0.2,x,y", "prefix length `33`"),
+            ("1,2,2001:db8::/129,2001:db8::2,x,y", "prefix length `129`"),
+            ("1,2,10.77.0.0/x,10.0.0.2,x,y", "prefix length `x`"),
+            ("1,2,10.77.0.0/,10.0.0.2,x,y", "prefix length ``"),
+            ("1,2,nope/16,10.0.0.2,x,y", "`nope` is not an IP address"),
+            ("1,2,,10.0.0.2,x,y", "`` is not an IP address"),
+        ] {
+            let text = format!("{head}\n{row}\n");
+            let (line, reason) = Labeler::parse(&text).err().unwrap_or_default();
+            assert_eq!(line, Some(3), "{row}");
+            let value = row.split(',').nth(2).unwrap_or_default();
+            assert!(reason.contains("`attacker_ip`"), "{reason}");
+            assert!(reason.contains(&format!("{value:?}")), "{reason}");
+            assert!(reason.contains(why), "{reason}");
+        }
+        // The victim is one address: a prefix there is refused.
+        let text = format!("{head}1,2,10.77.0.0/16,10.0.0.0/24,x,y\n");
+        let (line, reason) = Labeler::parse(&text).err().unwrap_or_default();
+        assert_eq!(line, Some(2));
+        assert!(
+            reason.contains("`victim_ip` is not an IP address"),
+            "{reason}"
+        );
+        // And the file is named by `load`.
+        let path = std::env::temp_dir().join(format!("labels-{}.csv", std::process::id()));
+        let _ = std::fs::write(&path, format!("{head}1,2,10.77.0.0/40,10.0.0.2,x,y\n"));
+        let e = Labeler::load(&path)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        let _ = std::fs::remove_file(&path);
+        assert!(e.starts_with(&format!("{}:2: ", path.display())), "{e}");
+        assert!(e.contains("\"10.77.0.0/40\""), "{e}");
     }
 
     /// Found by the `labels_csv` fuzz target

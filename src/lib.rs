@@ -4,14 +4,15 @@
 //!
 //! Data flows one way through the stages:
 //! `capture` (Frame) → `decode` (PacketMeta) → `flow` (FinishedFlow, or an
-//! interim Snapshot) → `features` (FeatureVector) → `infer` (Verdict) →
-//! `alert` (Alert) → `eve`, `syslog` and `ips`; every finished flow also goes
-//! to `output` (the flow CSV). `pipeline` is the only module that knows every
-//! stage.
+//! interim Snapshot) → `features` (FeatureVector) → `infer` (Verdict; none
+//! for the flows `unscored` names) → `alert` (Alert) → `eve`, `syslog` and
+//! `ips`; every finished flow also goes to `output` (the flow CSV).
+//! `pipeline` is the only module that knows every stage.
 #![forbid(unsafe_code)]
 
 pub mod alert;
 pub mod capture;
+pub mod cidr;
 pub mod community_id;
 pub mod config;
 pub mod decode;
@@ -33,5 +34,6 @@ pub mod signature;
 pub mod syslog;
 pub mod text;
 pub mod threshold;
+pub mod unscored;
 
 pub use error::Error;

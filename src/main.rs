@@ -68,6 +68,7 @@ fn sensor_settings(a: &SensorArgs) -> Settings {
         model: a.model.clone(),
         alerts: a.alerts.clone(),
         flow_events: a.flow_events.then_some(true),
+        score_all_flows: a.score_all_flows.then_some(true),
         alerts_format: a.alerts_format.clone(),
         alert_limit: a.alert_limit,
         flows_csv: a.flows_csv.clone(),

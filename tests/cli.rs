@@ -108,6 +108,29 @@ fn labels_fill_the_label_column_from_episodes() {
     assert!(rows(&out)
         .iter()
         .all(|row| row.last().map(String::as_str) == Some("No Label")));
+    // An attacker range: 10.77.0.0/30 holds 10.77.0.2, 10.77.0.4/30 does not.
+    for (range, want) in [("10.77.0.0/30", "dos"), ("10.77.0.4/30", "No Label")] {
+        let text = format!(
+            "start_ts,end_ts,attacker_ip,victim_ip,label,cic2017_label\n0,4102444800,{range},10.77.0.1,dos,DoS\n"
+        );
+        std::fs::write(&episodes, text).unwrap_or_default();
+        let out = dir.join("range.csv");
+        extract(
+            &[&small_veth()],
+            &out,
+            &["--labels", episodes.to_str().unwrap_or_default()],
+        );
+        let ipv4 = rows(&out)
+            .into_iter()
+            .filter(|row| row.get(1).is_some_and(|ip| ip.starts_with("10.77.0.")))
+            .collect::<Vec<_>>();
+        assert!(!ipv4.is_empty());
+        assert!(
+            ipv4.iter()
+                .all(|row| row.last().map(String::as_str) == Some(want)),
+            "{range}"
+        );
+    }
 }
 
 #[test]

@@ -98,7 +98,7 @@ fn conformance(name: &str) {
 }
 
 /// Runs make_models.py for bundle `name` into `bundles` with `args`.
-fn make_models(name: &str, bundles: &Path, args: &[(&str, &Path)]) {
+pub fn make_models(name: &str, bundles: &Path, args: &[(&str, &Path)]) {
     let mut cmd = Command::new(python());
     cmd.arg(manifest().join("tests/conformance/make_models.py"))
         .arg(bundles);

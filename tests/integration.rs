@@ -23,4 +23,5 @@ mod shutdown;
 mod syslog;
 mod systemd;
 mod timing;
+mod unscored;
 mod util;

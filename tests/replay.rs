@@ -525,10 +525,11 @@ fn lab_seed3_replay_reproduces_the_report() {
         .iter()
         .filter(|e| {
             rows.iter().zip(&alerting).any(|(r, &a)| {
-                let (s, d) = (r[src].as_str(), r[dst].as_str());
-                let (att, vic) = (e.attacker.to_string(), e.victim.to_string());
+                let ip = |s: &str| s.parse::<std::net::IpAddr>().expect("address");
+                let (s, d) = (ip(&r[src]), ip(&r[dst]));
                 let t = (fixed_ts(&r[ts]) * 1e6).round() as i64;
-                a && ((s == att && d == vic) || (s == vic && d == att))
+                let (att, vic) = (&e.attacker, e.victim);
+                a && ((att.contains(s) && d == vic) || (s == vic && att.contains(d)))
                     && (e.start_us..=e.end_us).contains(&t)
             })
         })

@@ -1,7 +1,8 @@
 //! Attack-episode CSVs: `Labeler::parse` on arbitrary text. An error names a
 //! line of the text that is not blank; when it parses,
 //! every episode's window is ordered, and `label` answers for a few address
-//! pairs and times (inside, at and around each window) under every profile.
+//! pairs and times (inside, at and around each window; the attacker's
+//! network address when it is a range) under every profile.
 #![no_main]
 
 use flowsentinel::decode::Addr;
@@ -43,7 +44,8 @@ fuzz_target!(|text: &str| {
     ];
     for e in labeler.episodes().iter().take(8) {
         assert!(e.start_us <= e.end_us, "{e:?}");
-        let (a, v) = (addr(e.attacker), addr(e.victim));
+        assert!(e.attacker.contains(e.attacker.network()), "{e:?}");
+        let (a, v) = (addr(e.attacker.network()), addr(e.victim));
         for t in [
             e.start_us,
             e.end_us,
@@ -59,8 +61,11 @@ fuzz_target!(|text: &str| {
         for &(a, b, t) in &probes {
             let label = labeler.label(a, b, t, profile);
             let inside = labeler.episodes().iter().any(|e| {
-                let (ea, ev) = (addr(e.attacker), addr(e.victim));
-                ((ea == a && ev == b) || (ea == b && ev == a)) && e.start_us <= t && t <= e.end_us
+                let (ea, ev) = (&e.attacker, addr(e.victim));
+                let (ai, bi) = (a.to_ip(), b.to_ip());
+                ((ea.contains(ai) && ev == b) || (ea.contains(bi) && ev == a))
+                    && e.start_us <= t
+                    && t <= e.end_us
             });
             if !inside {
                 assert_eq!(label, profile.benign_label(), "{a} {b} {t}");

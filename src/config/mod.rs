@@ -9,11 +9,12 @@
 //! checks a value again.
 
 use crate::capture::LiveOptions;
+use crate::cidr::Cidr;
 use crate::defaults;
 use crate::error::Error;
 use crate::fastlog::AlertsFormat;
 use crate::infer::Device;
-use crate::ips::{BlockSide, Cidr, HookConfig, MAX_TTL};
+use crate::ips::{BlockSide, HookConfig, MAX_TTL};
 use crate::pipeline::outfile::OnOutputError;
 use crate::pipeline::sensor::{SensorConfig, Source};
 use crate::syslog::{SyslogFormat, SyslogTarget};
@@ -97,6 +98,8 @@ pub struct Settings {
     pub suppress: Option<Vec<SuppressRule>>,
     /// The alerts output: json, text or auto.
     pub alerts_format: Option<String>,
+    /// Score every flow, also those the address rule leaves unscored.
+    pub score_all_flows: Option<bool>,
 }
 
 /// `over.field.or(self.field)` for each field.
@@ -162,6 +165,7 @@ impl Settings {
             threshold,
             suppress,
             alerts_format,
+            score_all_flows,
         )
     }
 
@@ -346,6 +350,7 @@ impl Settings {
                     .unwrap_or(defaults::ACTIVITY_TIMEOUT.as_secs_f64()),
             )?,
             interim_after_us,
+            score_all_flows: self.score_all_flows.unwrap_or(false),
             max_flows,
             on_output_error,
             stats_interval,

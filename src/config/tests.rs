@@ -43,6 +43,12 @@ fn defaults_fill_what_is_not_given() {
     assert_eq!(c.interim_after_us, 10_000_000);
     assert_eq!((c.max_flows, c.stats_interval), (None, None));
     assert!(c.hook.is_none() && c.syslog.is_none());
+    assert!(!c.score_all_flows);
+    let toml = "score_all_flows = true";
+    let file = Settings::parse(toml).unwrap();
+    assert!(file.build(Some(vec![]), false).unwrap().score_all_flows);
+    let e = Settings::parse("score_all_flows = 1").unwrap_err();
+    assert!(e.contains("score_all_flows"), "{e}");
 
     let c = live().build(None, false).unwrap();
     assert_eq!(c.max_flows, Some(1_000_000));
@@ -185,6 +191,7 @@ fn the_example_config_documents_each_default_as_it_is() {
         ("ips_block", quoted(defaults::IPS_BLOCK)),
         ("ips_timeout", secs(defaults::IPS_TIMEOUT)),
         ("ips_rate", defaults::IPS_RATE.to_string()),
+        ("score_all_flows", "false".to_string()),
     ];
     for (key, value) in expected {
         let doc = documented_default(toml, key);

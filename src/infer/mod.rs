@@ -82,6 +82,33 @@ struct Windows {
     by_src: HashMap<[u8; 16], VecDeque<Vec<f32>>>,
 }
 
+impl Windows {
+    /// The window `r` is scored in.
+    fn of(&mut self, group_by: GroupBy, r: &FlowRow) -> &mut VecDeque<Vec<f32>> {
+        match group_by {
+            GroupBy::None => &mut self.overall,
+            GroupBy::SrcIp => self.by_src.entry(*r.src.octets_padded()).or_default(),
+        }
+    }
+}
+
+/// Adds a finished flow's preprocessed `row` to its window of the last L−1
+/// (`len` − 1) rows; an interim row is not added (its final row will be).
+fn remember(window: &mut VecDeque<Vec<f32>>, row: &[f32], len: usize, interim: bool) {
+    if len <= 1 || interim {
+        return;
+    }
+    // Reuse the oldest vector's buffer once the window is full.
+    let mut v = if window.len() + 1 >= len {
+        window.pop_front().unwrap_or_default()
+    } else {
+        Vec::with_capacity(row.len())
+    };
+    v.clear();
+    v.extend_from_slice(row);
+    window.push_back(v);
+}
+
 impl Model {
     /// Loads `DIR/model.json` and `DIR/model.onnx`, checks them against each
     /// other, and opens a session on `device` with one intra-op thread.
@@ -126,26 +153,44 @@ impl Model {
     /// Scores a batch of flows in order. Sequence windows carry over between
     /// batches.
     pub fn score(&mut self, rows: &[FlowRow]) -> Result<Scored, InferError> {
+        self.score_some(rows, &[])
+    }
+
+    /// Scores the rows whose entry in `scored` is true (a row past its end
+    /// is scored); the others are not scored, but still enter a sequence
+    /// model's windows in their place, as the flows of a CSV do in training.
+    /// The verdicts are the scored rows', in order.
+    pub fn score_some(&mut self, rows: &[FlowRow], scored: &[bool]) -> Result<Scored, InferError> {
+        let asked = |i: usize| scored.get(i).copied().unwrap_or(true);
         if let Feed::Columns(_) = self.plan.feed {
-            return self.score_columns(rows);
+            // Flat layouts only: no windows to keep.
+            let rows: Vec<&FlowRow> = (0..)
+                .zip(rows)
+                .filter(|&(i, _)| asked(i))
+                .map(|(_, r)| r)
+                .collect();
+            return self.score_columns(&rows);
         }
         let f = self.bundle.width();
         let len = self.bundle.layout.length();
         self.input.clear();
         self.input.reserve(rows.len() * f * len);
-        for r in rows {
+        let mut n = 0;
+        for (i, r) in rows.iter().enumerate() {
+            let ask = asked(i);
+            if !ask && self.bundle.layout == LayoutSpec::Flat {
+                continue;
+            }
+            n += usize::from(ask);
             self.bundle.preprocess(r, &mut self.row);
             match self.bundle.layout {
                 LayoutSpec::Flat => self.input.extend_from_slice(&self.row),
+                LayoutSpec::Sequence { group_by, .. } if !ask => {
+                    let window = self.windows.of(group_by, r);
+                    remember(window, &self.row, len, r.interim);
+                }
                 LayoutSpec::Sequence { group_by, .. } => {
-                    let window = match group_by {
-                        GroupBy::None => &mut self.windows.overall,
-                        GroupBy::SrcIp => self
-                            .windows
-                            .by_src
-                            .entry(*r.src.octets_padded())
-                            .or_default(),
-                    };
+                    let window = self.windows.of(group_by, r);
                     for _ in window.len() + 1..len {
                         self.input.extend(std::iter::repeat_n(0.0, f));
                     }
@@ -153,26 +198,16 @@ impl Model {
                         self.input.extend_from_slice(v);
                     }
                     self.input.extend_from_slice(&self.row);
-                    if len > 1 && !r.interim {
-                        // Reuse the oldest vector's buffer once the window is full.
-                        let mut v = if window.len() + 1 >= len {
-                            window.pop_front().unwrap_or_default()
-                        } else {
-                            Vec::with_capacity(f)
-                        };
-                        v.clear();
-                        v.extend_from_slice(&self.row);
-                        window.push_back(v);
-                    }
+                    remember(window, &self.row, len, r.interim);
                 }
             }
         }
-        self.run(rows.len())
+        self.run(n)
     }
 
     /// Scores a batch through a graph that takes one `[batch, 1]` tensor per
     /// column (flat layouts only).
-    fn score_columns(&mut self, rows: &[FlowRow]) -> Result<Scored, InferError> {
+    fn score_columns(&mut self, rows: &[&FlowRow]) -> Result<Scored, InferError> {
         let n = rows.len();
         if n == 0 {
             return Ok(Scored::default());

@@ -39,10 +39,10 @@
 //! Where the parts live: the public types and the limits are here;
 //! `policy` holds [`Hook`] and [`Hook::on_alert`] with its checks; `jobs` the
 //! jobs in flight, their settling and the TTL expiry; `runner` the runner
-//! thread and the runs of the executable; `cidr` the allow-list's [`Cidr`].
+//! thread and the runs of the executable. The allow-list's networks are
+//! [`Cidr`]s (`crate::cidr`).
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
-mod cidr;
 mod hook;
 mod jobs;
 mod policy;
@@ -50,11 +50,11 @@ mod runner;
 #[cfg(test)]
 mod test_support;
 
-pub use cidr::Cidr;
 pub use hook::Hook;
 pub use runner::Report;
 
 use crate::alert::Alert;
+use crate::cidr::Cidr;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::IpAddr;

@@ -13,15 +13,17 @@
 //! IPS hook as before, then the [`Aggregator`] decides whether the alerts
 //! output and syslog get it (with `alert.metadata` saying how many alerts it
 //! stands for), or it is folded or suppressed (counted). Flow events see
-//! every verdict. In the terminal view (`text`) the output gets one
-//! `fastlog` line per written alert, and at the end one per tracker with
-//! alerts folded after its last written one.
+//! every verdict, and every flow that was not scored ([`crate::unscored`]:
+//! counted by reason, never an alert). In the terminal view (`text`) the
+//! output gets one `fastlog` line per written alert, and at the end one per
+//! tracker with alerts folded after its last written one.
 
 use super::counters::{Counter, Counters, Metrics, ALERTS_OUTPUT};
 use super::inference::Batch;
 use super::outfile::OutFile;
 use super::progress::{SinkProgress, Turn};
 use super::reader::wall_us;
+use super::worker::Item;
 use crate::alert::{Action, Alert};
 use crate::error::Error;
 use crate::eve::{self, Context, Metadata};
@@ -30,6 +32,7 @@ use crate::infer::Bundle;
 use crate::ips::{Decision, Hook, HookAlert, JobId, Outcome, Settled};
 use crate::syslog::SyslogSink;
 use crate::threshold::{self, Aggregator, Tail};
+use crate::unscored::{Judged, Unscored};
 use crossbeam::channel::{Receiver, RecvTimeoutError, Select, TryRecvError};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
@@ -74,8 +77,10 @@ pub(super) struct Writer<'a> {
     bundle: &'a Bundle,
     metrics: &'a Metrics,
     t0: Instant,
-    /// Finished flows handled.
+    /// Finished flows scored.
     flows: u64,
+    /// Finished flows not scored, per reason ([`Unscored::ALL`] order).
+    unscored: [u64; Unscored::ALL.len()],
     /// Alert events per label index.
     alert_counts: Vec<u64>,
     interim_alerts: u64,
@@ -100,6 +105,7 @@ impl<'a> Writer<'a> {
             metrics,
             t0,
             flows: 0,
+            unscored: [0; Unscored::ALL.len()],
             alert_counts: vec![0; bundle.labels.len()],
             interim_alerts: 0,
             repeats_suppressed: 0,
@@ -118,8 +124,17 @@ impl<'a> Writer<'a> {
 
     fn batch(&mut self, batch: &Batch) -> Result<(), Error> {
         self.buf.clear();
-        for (i, (item, v)) in batch.items.iter().zip(&batch.scored.verdicts).enumerate() {
-            let probs = batch.scored.probs_of(i);
+        for (item, judged) in batch.judged() {
+            let (v, probs) = match judged {
+                Judged::Scored(v, probs) => (v, probs),
+                Judged::Unscored(why) => {
+                    // Never an alert; a flow event all the same.
+                    if !item.is_interim() {
+                        self.not_scored(item, why);
+                    }
+                    continue;
+                }
+            };
             if item.is_interim() {
                 if !v.alert {
                     continue;
@@ -150,12 +165,30 @@ impl<'a> Writer<'a> {
             if self.s.flow_events {
                 let cx = context(&self.s, self.bundle);
                 let alerted = v.alert || prior.is_some();
-                eve::write_flow(&mut self.buf, &flow, v, probs, item.file, alerted, &cx);
+                let judged = Judged::Scored(v, probs);
+                eve::write_flow(&mut self.buf, &flow, judged, item.file, alerted, &cx);
             }
         }
         let evicted = self.s.aggregator.take_evicted();
         self.tails(&evicted);
         self.s.alerts.write(&self.buf)
+    }
+
+    /// A finished flow that was not scored: counted, and its flow event.
+    fn not_scored(&mut self, item: &Item, why: Unscored) {
+        if let Some(n) = Unscored::ALL
+            .iter()
+            .position(|&u| u == why)
+            .and_then(|i| self.unscored.get_mut(i))
+        {
+            *n += 1;
+        }
+        if self.s.flow_events {
+            let cx = context(&self.s, self.bundle);
+            let flow = item.summary();
+            let judged = Judged::Unscored(why);
+            eve::write_flow(&mut self.buf, &flow, judged, item.file, false, &cx);
+        }
     }
 
     /// One alert (`interim`: on an open flow). The hook sees it first, then
@@ -322,6 +355,9 @@ impl<'a> Writer<'a> {
     fn counters(&self) -> Counters {
         let mut c = self.metrics.snapshot(self.s.csv);
         c.set(Counter::FlowsScored, self.flows);
+        for (&why, &n) in Unscored::ALL.iter().zip(&self.unscored) {
+            c.set(Counter::unscored(why), n);
+        }
         c.alerts = self
             .bundle
             .labels

@@ -14,6 +14,7 @@
 use super::outfile::OutputStats;
 use crate::decode::SkipReason;
 use crate::ips::{HookStats, Outcome};
+use crate::unscored::Unscored;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::ops::Index;
@@ -69,8 +70,14 @@ counters! {
     InterimScored => ["flowsentinel", "flows", "interim_scored"],
     /// Inference batches run.
     Batches => ["flowsentinel", "inference", "batches"],
-    /// Finished flows the alert writer handled (scored).
+    /// Finished flows the alert writer handled and the model scored.
     FlowsScored => [],
+    /// Finished flows not scored: the source is unspecified.
+    UnscoredSource => ["flowsentinel", "flows", "unscored", "unspecified_source"],
+    /// Finished flows not scored: the destination is multicast.
+    UnscoredMulticast => ["flowsentinel", "flows", "unscored", "multicast_destination"],
+    /// Finished flows not scored: the destination is the limited broadcast.
+    UnscoredBroadcast => ["flowsentinel", "flows", "unscored", "broadcast_destination"],
     /// Alert events on open flows.
     InterimAlerts => ["flowsentinel", "alerts", "interim"],
     /// Final verdicts not alerted again: the flow already had an interim
@@ -100,6 +107,17 @@ counters! {
     Rss => ["flowsentinel", "memory", "rss"],
     /// Peak resident memory, bytes.
     PeakRss => ["flowsentinel", "memory", "peak_rss"],
+}
+
+impl Counter {
+    /// The count of finished flows not scored for `why`.
+    pub fn unscored(why: Unscored) -> Counter {
+        match why {
+            Unscored::UnspecifiedSource => Counter::UnscoredSource,
+            Unscored::MulticastDestination => Counter::UnscoredMulticast,
+            Unscored::BroadcastDestination => Counter::UnscoredBroadcast,
+        }
+    }
 }
 
 /// The alerts output's counters: written, lost, failed writes.
@@ -190,6 +208,14 @@ impl Counters {
         self.csv.then(|| output_stats(CSV_OUTPUT.map(|c| self[c])))
     }
 
+    /// Finished flows not scored, for any reason.
+    pub fn unscored_total(&self) -> u64 {
+        Unscored::ALL
+            .map(|u| self[Counter::unscored(u)])
+            .iter()
+            .sum()
+    }
+
     /// Alert events in all.
     pub fn alerts_total(&self) -> u64 {
         self.alerts.values().sum()
@@ -227,7 +253,7 @@ impl Counters {
     /// The `stats:` log line (without its newline).
     pub fn stats_line(&self) -> String {
         format!(
-            "stats: packets {} kernel_drops {} if_drops {} queue_drops {} decoded {} flows active {} finished {} evicted {} interim {} alerts {} ({} on open flows) lost: alerts output {} flow CSV {} hook {}",
+            "stats: packets {} kernel_drops {} if_drops {} queue_drops {} decoded {} flows active {} finished {} unscored {} evicted {} interim {} alerts {} ({} on open flows) lost: alerts output {} flow CSV {} hook {}",
             self[Counter::Packets],
             self[Counter::KernelDrops],
             self[Counter::IfDrops],
@@ -235,6 +261,7 @@ impl Counters {
             self[Counter::Decoded],
             self[Counter::FlowsActive],
             self[Counter::FlowsFinished],
+            self.unscored_total(),
             self[Counter::FlowsEvicted],
             self[Counter::InterimScored],
             self.alerts_total(),
@@ -281,6 +308,14 @@ impl Counters {
             "  of them evicted (max flows)",
             self[Counter::FlowsEvicted].to_string(),
         );
+        let unscored = self.unscored_total();
+        row("flows not scored", unscored.to_string());
+        for u in Unscored::ALL.into_iter().filter(|_| unscored > 0) {
+            row(
+                &format!("  {}", u.text()),
+                self[Counter::unscored(u)].to_string(),
+            );
+        }
         row("interim verdicts", self[Counter::InterimScored].to_string());
         row("inference batches", self[Counter::Batches].to_string());
         row("alerts", self.alerts_total().to_string());

@@ -1,7 +1,7 @@
 //! The flow CSV stage: every finished flow as a row in the profile's
 //! CICFlowMeter layout (or, for `kdd`, NSL-KDD's), with the model's label
-//! and score appended
-//! (`--flows-csv`). Interim snapshots are not written.
+//! and score appended (`--flows-csv`); both are empty for a flow that was
+//! not scored ([`crate::unscored`]). Interim snapshots are not written.
 //!
 //! A batch's rows are formatted into memory, then written whole through
 //! [`OutFile`], which counts what a failing disk loses.
@@ -77,7 +77,7 @@ impl CsvSink {
                     self.csv = CsvWriter::in_memory(self.format, self.profile, &EXTRA, true);
                 }
             }
-            for (item, v) in batch.items.iter().zip(&batch.scored.verdicts) {
+            for (item, judged) in batch.judged() {
                 let Flow::Finished(flow) = &item.flow else {
                     continue;
                 };
@@ -86,14 +86,20 @@ impl CsvSink {
                     .labeler
                     .label(src, dst, flow.record.start_us(), self.profile);
                 score.clear();
-                score.push_str(&v.score.to_string());
+                let label = match judged.verdict() {
+                    Some(v) => {
+                        score.push_str(&v.score.to_string());
+                        bundle.label(v.label)
+                    }
+                    None => "",
+                };
                 // Writing into memory cannot fail.
                 let _ = self.csv.write_with(
                     flow,
                     &item.features,
                     item.kdd.as_deref().unwrap_or(&KddRow::ZERO),
                     truth,
-                    &[bundle.label(v.label), &score],
+                    &[label, &score],
                 );
             }
             let r = self.file.write(self.csv.get_mut());

@@ -1,11 +1,16 @@
 //! The inference stage: scores the flows the order stage releases, in
 //! batches, then hands every scored batch to each sink. A batch runs when
 //! B flows are ready or T has passed since the first of them arrived.
+//!
+//! A flow the address rule leaves unscored ([`crate::unscored`]; the worker
+//! marked it) is not scored: it goes to the sinks in its place without a
+//! verdict, and enters a sequence model's windows like any other.
 
 use super::counters::{Counter, Metrics};
 use super::worker::{append, Item};
 use crate::error::Error;
 use crate::infer::{FlowRow, Model, Scored};
+use crate::unscored::Judged;
 use crossbeam::channel::{Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,8 +19,25 @@ use std::time::{Duration, Instant};
 pub(super) struct Batch {
     /// The flows.
     pub(super) items: Vec<Item>,
-    /// Their verdicts, in the same order.
-    pub(super) scored: Scored,
+    /// The verdicts of those scored, in the same order.
+    scored: Scored,
+}
+
+impl Batch {
+    /// Each flow with its verdict, or why it was not scored (the scorer
+    /// checked that every scored flow has its verdict).
+    pub(super) fn judged(&self) -> impl Iterator<Item = (&Item, Judged<'_>)> {
+        let mut k = 0;
+        self.items.iter().filter_map(move |item| {
+            if let Some(why) = item.unscored {
+                return Some((item, Judged::Unscored(why)));
+            }
+            let v = self.scored.verdicts.get(k)?;
+            let judged = Judged::Scored(v, self.scored.probs_of(k));
+            k += 1;
+            Some((item, judged))
+        })
+    }
 }
 
 /// Batching settings.
@@ -36,6 +58,8 @@ struct Scorer<'a> {
     metrics: &'a Metrics,
     /// The model's rows, reused from batch to batch.
     rows: Vec<FlowRow>,
+    /// Which rows are scored, reused too.
+    asked: Vec<bool>,
 }
 
 impl Scorer<'_> {
@@ -51,7 +75,17 @@ impl Scorer<'_> {
             }
             self.rows.clear();
             self.rows.extend(items.iter().map(Item::row));
-            let scored = self.model.score(&self.rows)?;
+            self.asked.clear();
+            self.asked
+                .extend(items.iter().map(|i| i.unscored.is_none()));
+            let scored = self.model.score_some(&self.rows, &self.asked)?;
+            let asked = self.asked.iter().filter(|&&a| a).count();
+            if scored.verdicts.len() != asked {
+                return Err(Error::Internal(format!(
+                    "the model gave {} verdicts for {asked} flows",
+                    scored.verdicts.len()
+                )));
+            }
             self.batches += 1;
             self.metrics.set(Counter::Batches, self.batches);
             let batch = Arc::new(Batch { items, scored });
@@ -83,6 +117,7 @@ pub(super) fn run(
         batches: 0,
         metrics,
         rows: Vec::with_capacity(size),
+        asked: Vec::with_capacity(size),
     };
     let mut ready: Vec<Item> = Vec::new();
     let mut since: Option<Instant> = None;

@@ -28,11 +28,12 @@ use super::progress::SinkProgress;
 use super::reader::{Epoch, Feeder, Read};
 use super::worker::{self, Finished, Item, WorkerOpts};
 use crate::capture::{CaptureError, LiveCapture, LiveOptions, PcapFile};
+use crate::cidr::Cidr;
 use crate::error::Error;
 use crate::fastlog::AlertsFormat;
 use crate::flow::FlowConfig;
 use crate::infer::{Device, Model};
-use crate::ips::{Cidr, Hook, HookConfig};
+use crate::ips::{Hook, HookConfig};
 use crate::labels::Labeler;
 use crate::syslog::{SyslogFormat, SyslogSink, SyslogTarget};
 use crate::threshold::{Aggregator, Rules};
@@ -87,6 +88,8 @@ pub struct SensorConfig {
     pub activity_timeout_us: i64,
     /// Score open flows every this many µs of their life (0: never).
     pub interim_after_us: i64,
+    /// Score every flow: the address rule of [`crate::unscored`] is off.
+    pub score_all_flows: bool,
     /// The most flows open at once, over all workers (`None`: no limit).
     pub max_flows: Option<usize>,
     /// What a failing alerts or flow CSV output does.
@@ -235,6 +238,7 @@ pub fn run(cfg: &SensorConfig) -> Result<SensorSummary, Error> {
     let opts = WorkerOpts {
         flow,
         interim_after_us: cfg.interim_after_us,
+        score_all: cfg.score_all_flows,
     };
     let batching = Batching {
         size: cfg.batch_size,

@@ -121,8 +121,32 @@ mod tests {
         c.kernel = true;
         let ev = c.stats_event("t".into(), Some("eth1"));
         assert_eq!(
+            ev["flowsentinel"]["flows"]["unscored"]["multicast_destination"],
+            0
+        );
+        assert_eq!(
             (&ev["in_iface"], &ev["stats"]["capture"]["kernel_drops"]),
             (&"eth1".into(), &0.into())
         );
+    }
+
+    #[test]
+    fn flows_not_scored_by_reason() {
+        use crate::unscored::Unscored;
+        let m = Metrics::new(1);
+        for (n, u) in (1..).zip(Unscored::ALL) {
+            m.set(Counter::unscored(u), n);
+        }
+        let c = m.snapshot(false);
+        assert_eq!(c.unscored_total(), 6);
+        let ev = c.stats_event("t".into(), None);
+        for (n, u) in (1..).zip(Unscored::ALL) {
+            // The event's name of each reason is the flow events' `ml.unscored`.
+            assert_eq!(ev["flowsentinel"]["flows"]["unscored"][u.label()], n);
+        }
+        assert!(c.stats_line().contains(" finished 0 unscored 6 "));
+        let table = c.render_sensor(1, "CPU");
+        assert!(table.contains("flows not scored"), "{table}");
+        assert!(table.contains("  broadcast destination"), "{table}");
     }
 }

@@ -3,6 +3,10 @@
 //! epochs of packets the reader sends it into finished flows and interim
 //! snapshots, each with its features.
 //!
+//! Each item carries why its flow is not scored, if the address rule of
+//! [`crate::unscored`] says so (unless every flow is scored); an open flow
+//! that is not scored gets no interim snapshots.
+//!
 //! Every epoch is answered with one [`Finished`] message, even an empty
 //! one, so that inference can release epochs in order. At the end of input
 //! the worker drains its table and sends every open flow as epoch
@@ -15,6 +19,7 @@ use crate::features::{FeatureVector, FlowRecord};
 use crate::flow::{FinishedFlow, FlowConfig, FlowKey, FlowTable, Snapshot};
 use crate::infer::FlowRow;
 use crate::kdd::{Conn, ConnId, KddRow};
+use crate::unscored::Unscored;
 use crossbeam::channel::{Receiver, Sender};
 
 /// A flow as the worker hands it on: ended, or a snapshot of an open one.
@@ -36,6 +41,8 @@ pub(super) struct Item {
     pub(super) kdd: Option<Box<KddRow>>,
     /// The capture file of its first packet.
     pub(super) file: usize,
+    /// Why the flow is not scored (`None`: it is).
+    pub(super) unscored: Option<Unscored>,
 }
 
 impl Flow {
@@ -46,26 +53,42 @@ impl Flow {
             Flow::Interim(s) => (&s.key, s.src_is_a, &s.record),
         }
     }
+
+    /// Why the flow is not scored, by the address rule.
+    fn unscored(&self) -> Option<Unscored> {
+        let (key, src_is_a, _) = self.parts();
+        let (src, _, dst, _) = key.endpoints(src_is_a);
+        Unscored::of(src.to_ip(), dst.to_ip())
+    }
 }
 
 impl Item {
-    /// A finished flow with its features.
-    fn finished(f: FinishedFlow) -> Item {
-        Item {
-            features: f.record.features(),
-            file: f.source as usize,
-            flow: Flow::Finished(f),
-            kdd: None,
-        }
+    /// A finished flow with its features (`score_all`: the address rule is
+    /// off).
+    fn finished(f: FinishedFlow, score_all: bool) -> Item {
+        let flow = Flow::Finished(f);
+        let unscored = if score_all { None } else { flow.unscored() };
+        Item::new(flow, unscored)
     }
 
-    /// An interim snapshot with its features.
-    fn interim(s: Snapshot) -> Item {
+    /// An interim snapshot with its features, unless its flow is not scored.
+    fn interim(s: Snapshot, score_all: bool) -> Option<Item> {
+        let flow = Flow::Interim(s);
+        (score_all || flow.unscored().is_none()).then(|| Item::new(flow, None))
+    }
+
+    /// An item of `flow`, with its features.
+    fn new(flow: Flow, unscored: Option<Unscored>) -> Item {
+        let (features, source) = match &flow {
+            Flow::Finished(f) => (f.record.features(), f.source),
+            Flow::Interim(s) => (s.record.features(), s.source),
+        };
         Item {
-            features: s.record.features(),
-            file: s.source as usize,
-            flow: Flow::Interim(s),
+            features,
+            file: source as usize,
+            flow,
             kdd: None,
+            unscored,
         }
     }
 
@@ -141,6 +164,8 @@ pub(super) struct WorkerOpts {
     pub(super) flow: FlowConfig,
     /// Score open flows every this many µs of their life (0: never).
     pub(super) interim_after_us: i64,
+    /// Score every flow: the address rule of [`crate::unscored`] is off.
+    pub(super) score_all: bool,
 }
 
 /// Runs worker `me` until the reader lets it go, then drains its table.
@@ -161,7 +186,7 @@ pub(super) fn run(
     for e in rx.iter() {
         let mut items = Vec::new();
         table.set_source(u32::try_from(e.file).unwrap_or(u32::MAX));
-        let mut finished = |f: FinishedFlow| items.push(Item::finished(f));
+        let mut finished = |f: FinishedFlow| items.push(Item::finished(f, opts.score_all));
         for p in &e.packets {
             table.on_packet(p, &mut finished);
         }
@@ -174,8 +199,10 @@ pub(super) fn run(
                     table.sweep(t.now_us, &mut finished);
                 }
                 table.interim(t.now_us, opts.interim_after_us, &mut |s: Snapshot| {
-                    interim += 1;
-                    items.push(Item::interim(s));
+                    if let Some(item) = Item::interim(s, opts.score_all) {
+                        interim += 1;
+                        items.push(item);
+                    }
                 });
             }
             None => {}
@@ -193,7 +220,7 @@ pub(super) fn run(
         }
     }
     let mut items = Vec::with_capacity(table.len());
-    table.drain(&mut |f: FinishedFlow| items.push(Item::finished(f)));
+    table.drain(&mut |f: FinishedFlow| items.push(Item::finished(f, opts.score_all)));
     metrics.add(Counter::FlowsFinished, items.len() as u64);
     publish(&table);
     let _ = tx.send(Finished {

@@ -35,8 +35,8 @@ mod state;
 
 pub use state::{Aggregator, Decision, Tail, TrackKey, MAX_TRACKERS};
 
+use crate::cidr::Cidr;
 use crate::error::Error;
-use crate::ips::Cidr;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::Deserialize;
 use std::fmt;

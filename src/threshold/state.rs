@@ -17,9 +17,9 @@
 //! deterministic.
 
 use super::{Kind, Rules, SuppressTrack, ThresholdRule, Track};
+use crate::cidr::Cidr;
 use crate::decode::Addr;
 use crate::error::Error;
-use crate::ips::Cidr;
 use std::collections::HashMap;
 
 /// The most trackers kept at once (about 100 bytes each).

@@ -1,6 +1,7 @@
-//! CIDR networks for the IPS allow-list (`--ips-allow`): [`Cidr`], its
-//! parsing from `ADDRESS/PREFIX` or a bare address, and whether it contains
-//! an address (IPv4-mapped IPv6 addresses count as IPv4).
+//! CIDR networks: [`Cidr`], its parsing from `ADDRESS/PREFIX` or a bare
+//! address, and whether it contains an address (IPv4-mapped IPv6 addresses
+//! count as IPv4). Used by the IPS allow-list (`--ips-allow`), the suppress
+//! rules' `ip` and the attacker ranges of a labels file.
 //!
 //! Invariant: a [`Cidr`]'s address has its host bits zero, so two spellings
 //! of one network are equal and display alike.
@@ -17,6 +18,16 @@ pub struct Cidr {
 }
 
 impl Cidr {
+    /// The network's address (its host bits zero).
+    pub fn network(&self) -> IpAddr {
+        self.net
+    }
+
+    /// The prefix length.
+    pub fn prefix(&self) -> u8 {
+        self.prefix
+    }
+
     /// Whether `ip` is inside this network. An IPv4 network contains no IPv6
     /// address except IPv4-mapped ones (`::ffff:a.b.c.d`); an IPv6 network
     /// contains no IPv4 address.
