@@ -32,6 +32,9 @@ pub struct Episode {
     pub label: String,
     /// The nearest CIC-IDS2017 class name (used by `cic2017`).
     pub cic2017_label: String,
+    /// The optional `episode_id` column (rows of one episode share it);
+    /// empty when the file has none.
+    pub episode_id: String,
 }
 
 /// A labels file that cannot be used.
@@ -128,6 +131,7 @@ impl Labeler {
                 )
             })?;
         }
+        let id_col = names.iter().position(|n| *n == "episode_id");
         let mut episodes = Vec::new();
         for (i, line) in lines {
             let n = i + 1;
@@ -189,6 +193,9 @@ impl Labeler {
                 victim: ip(3)?,
                 label: cell(4)?.to_string(),
                 cic2017_label: cell(5)?.to_string(),
+                episode_id: id_col
+                    .and_then(|c| cells.get(c))
+                    .map_or_else(String::new, |v| v.to_string()),
             };
             if ep.end_us < ep.start_us {
                 return Err((Some(n), "end_ts is before start_ts".into()));
@@ -301,6 +308,7 @@ mod tests {
         assert_eq!(l.episodes().len(), 1);
         assert_eq!(l.episodes()[0].label, "portscan");
         assert_eq!(l.episodes()[0].cic2017_label, "PortScan");
+        assert_eq!(l.episodes()[0].episode_id, "E012");
         let short = format!("{head}1.0,2.0,10.66.3.66,10.66.1.153,53,udp,portscan\n");
         assert!(matches!(Labeler::parse(&short), Err((Some(2), _))));
         let open = format!(
