@@ -59,11 +59,17 @@ CONTEXT = ["same_srv_rate", "diff_srv_rate", "srv_diff_host_rate", "serror_rate"
            "src_serror_rate", "src_rerror_rate", "src_host_same_srv_rate", "src_host_diff_srv_rate",
            "src_host_diff_host_count", "src_host_diff_port_count", "src_host_serror_rate",
            "src_host_rerror_rate"]
+# Per-source windows over the last 2 s: keyed by the flow's source, they describe what that one
+# host is doing now (a flood's hundreds of connections to one service) and fade within seconds, so
+# one attacker's episode cannot colour another host's flows. Stage-1 candidates may read them.
+SRC_2S = ["src_count", "src_same_srv_rate", "src_diff_srv_rate", "src_diff_host_count", "src_diff_port_count",
+          "src_serror_rate", "src_rerror_rate"]
 RANDOM_STATE = 20261207
 MAX_PER_EPISODE = 1500
 FOLDS = 5
-# stage-1 candidates: name, kind, trees, depth, benign weight
-GRID = [("et-d24-b1", "et", 60, 24, 1.0), ("et-d24-b4", "et", 60, 24, 4.0), ("rf-d20-b4", "rf", 60, 20, 4.0)]
+# stage-1 candidates: name, kind, trees, depth, benign weight, reads SRC_2S
+GRID = [("et-flow-b1", "et", 60, 24, 1.0, False), ("et-flow-b4", "et", 60, 24, 4.0, False),
+        ("et-flow+src2s-b1", "et", 60, 24, 1.0, True), ("et-flow+src2s-b4", "et", 60, 24, 4.0, True)]
 THRESHOLDS = [0.0, 0.5, 0.6, 0.7, 0.8, 0.9]
 FPR_TARGET, RW_TARGET = 0.001, 0.01
 
@@ -108,7 +114,7 @@ def stack(flows, cols1, rng=None):
 
 def fit_stage1(cfg, x, y, jobs):
     from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier
-    _, kind, trees, depth, bw = cfg
+    _, kind, trees, depth, bw, _ = cfg
     counts = np.bincount(y, minlength=len(CLASSES)).astype(float)
     w = np.sqrt(len(y) / (len(CLASSES) * np.maximum(counts, 1)))[y]
     w[y == 0] *= bw
@@ -146,8 +152,14 @@ def combine(p1, p2):
     return out
 
 
+def view(cfg, d):
+    """The stage-1 matrix of a candidate: x1 holds the per-flow columns, then SRC_2S."""
+    return d["x1"] if cfg[5] else d["x1"][:, :d["n_flow"]]
+
+
 def oof(cfg, d, folds, jobs, two_stage=True):
     n = len(CLASSES)
+    d = dict(d, x1=view(cfg, d))
     p1, p2 = np.zeros((len(d["y"]), n)), np.zeros((len(d["y"]), n))
     for tr, te in folds:
         p1[te] = proba(fit_stage1(cfg, d["x1"][tr], d["y"][tr], jobs), d["x1"][te], n)
@@ -197,7 +209,8 @@ def phase_train(args, binary, work):
     flows, rw = load(binary, args.lab, rw_train, work, TRAIN_RUNS, "train", args.shared_lab, SHARED_TRAIN)
     cols1 = stage1_columns(flows[0])
     rng = np.random.default_rng(RANDOM_STATE)
-    d = stack(flows + rw, cols1, rng)
+    d = stack(flows + rw, cols1 + SRC_2S, rng)
+    d["n_flow"] = len(cols1)
     log(f"training rows: {len(d['y'])} ({dict(zip(CLASSES, np.bincount(d['y'], minlength=len(CLASSES)).tolist()))})")
     grouped = folds_by(d["group"], FOLDS)
     by_variant = folds_by(np.where(d["variant"] != "", d["variant"], d["group"]), FOLDS)
@@ -223,12 +236,14 @@ def phase_train(args, binary, work):
     for name, folds in (("group", grouped), ("variant", by_variant)):
         pred, alert = decide(oof(cfg, d, folds, args.jobs, two_stage=False), thr)
         flat.setdefault("stage 1 alone", {})[name] = scores(d["y"], pred, alert, d["rw"])
-        dd = dict(d, x1=np.hstack([d["x1"], d["x2"]]))
-        pred, alert = decide(oof(cfg, dd, folds, args.jobs, two_stage=False), thr)
+        dd = dict(d, x1=np.hstack([view(cfg, d), d["x2"]]), n_flow=view(cfg, d).shape[1] + d["x2"].shape[1])
+        pred, alert = decide(oof(cfg[:5] + (True,), dd, folds, args.jobs, two_stage=False), thr)
         flat.setdefault("one model, per-flow + context columns", {})[name] = scores(d["y"], pred, alert, d["rw"])
     log(f"chosen: {best['config']} threshold {best['threshold']}; flat alternatives: "
         + "; ".join(f"{k}: {v['group']['macro_f1']:.4f}/{v['variant']['macro_f1']:.4f}" for k, v in flat.items()))
-    s1 = fit_stage1(cfg, d["x1"], d["y"], args.jobs)
+    x1 = view(cfg, d)
+    cols1 = cols1 + (SRC_2S if cfg[5] else [])
+    s1 = fit_stage1(cfg, x1, d["y"], args.jobs)
     s = np.isin(d["y"], SETTLED_IDX)
     s2 = fit_stage2(d["x2"][s], d["y"][s], args.jobs)
     model = twostage.build(s1, s2, len(cols1), len(CONTEXT), CLASSES, list(s2.classes_))
@@ -244,7 +259,7 @@ def phase_train(args, binary, work):
                    "threshold": best["threshold"]},
     }
     (args.out / "model.json").write_text(json.dumps(meta, indent=2) + "\n")
-    check_rows = d["x1"][:2000], d["x2"][:2000]
+    check_rows = x1[:2000], d["x2"][:2000]
     twostage.check(model, s1, s2, np.hstack(check_rows), len(cols1), CLASSES, list(s2.classes_))
     training = dict(chosen=best, table=table, flat=flat, rows=int(len(d["y"])),
                     rows_per_class=dict(zip(CLASSES, np.bincount(d["y"], minlength=len(CLASSES)).tolist())),
