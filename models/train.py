@@ -64,14 +64,22 @@ CONTEXT = ["same_srv_rate", "diff_srv_rate", "srv_diff_host_rate", "serror_rate"
 # one attacker's episode cannot colour another host's flows. Stage-1 candidates may read them.
 SRC_2S = ["src_count", "src_same_srv_rate", "src_diff_srv_rate", "src_diff_host_count", "src_diff_port_count",
           "src_serror_rate", "src_rerror_rate"]
+# KDD's time-window columns by destination, also over the last 2 s: what every host is doing to
+# the flow's destination now (a spoofed flood's thousands of one-packet flows to one service).
+DST_2S = ["count", "srv_count", "serror_rate", "srv_serror_rate", "rerror_rate", "srv_rerror_rate",
+          "same_srv_rate", "diff_srv_rate", "srv_diff_host_rate"]
 RANDOM_STATE = 20261207
 MAX_PER_EPISODE = 1500
 FOLDS = 5
-# stage-1 candidates: name, kind, trees, depth, benign weight, reads SRC_2S
-GRID = [("et-flow-b1", "et", 60, 24, 1.0, False), ("et-flow-b4", "et", 60, 24, 4.0, False),
-        ("et-flow+src2s-b1", "et", 60, 24, 1.0, True), ("et-flow+src2s-b4", "et", 60, 24, 4.0, True)]
+# stage-1 candidates: name, kind, trees, depth, benign weight, windows read (0 none, 1 SRC_2S,
+# 2 SRC_2S and DST_2S)
+GRID = [("et-flow-b1", "et", 60, 24, 1.0, 0), ("et-flow-b4", "et", 60, 24, 4.0, 0),
+        ("et-flow+src2s-b1", "et", 60, 24, 1.0, 1), ("et-flow+src2s-b4", "et", 60, 24, 4.0, 1),
+        ("et-flow+src2s+dst2s-b1", "et", 60, 24, 1.0, 2), ("et-flow+src2s+dst2s-b4", "et", 60, 24, 4.0, 2)]
 THRESHOLDS = [0.0, 0.5, 0.6, 0.7, 0.8, 0.9]
-FPR_TARGET, RW_TARGET = 0.001, 0.01
+# The rule must meet the targets (benign FPR 0.1 %, real-world alerts 1 %) out of fold with a
+# factor 2 to spare: held-out data is harder than folds of the training runs.
+FPR_TARGET, RW_TARGET = 0.0005, 0.005
 
 
 def log(msg):
@@ -152,9 +160,13 @@ def combine(p1, p2):
     return out
 
 
+def windows(cfg):
+    return [[], SRC_2S, SRC_2S + DST_2S][cfg[5]]
+
+
 def view(cfg, d):
-    """The stage-1 matrix of a candidate: x1 holds the per-flow columns, then SRC_2S."""
-    return d["x1"] if cfg[5] else d["x1"][:, :d["n_flow"]]
+    """The stage-1 matrix of a candidate: x1 holds the per-flow columns, then SRC_2S, then DST_2S."""
+    return d["x1"][:, :d["n_flow"] + len(windows(cfg))]
 
 
 def oof(cfg, d, folds, jobs, two_stage=True):
@@ -209,7 +221,7 @@ def phase_train(args, binary, work):
     flows, rw = load(binary, args.lab, rw_train, work, TRAIN_RUNS, "train", args.shared_lab, SHARED_TRAIN)
     cols1 = stage1_columns(flows[0])
     rng = np.random.default_rng(RANDOM_STATE)
-    d = stack(flows + rw, cols1 + SRC_2S, rng)
+    d = stack(flows + rw, cols1 + SRC_2S + DST_2S, rng)
     d["n_flow"] = len(cols1)
     log(f"training rows: {len(d['y'])} ({dict(zip(CLASSES, np.bincount(d['y'], minlength=len(CLASSES)).tolist()))})")
     grouped = folds_by(d["group"], FOLDS)
@@ -237,12 +249,12 @@ def phase_train(args, binary, work):
         pred, alert = decide(oof(cfg, d, folds, args.jobs, two_stage=False), thr)
         flat.setdefault("stage 1 alone", {})[name] = scores(d["y"], pred, alert, d["rw"])
         dd = dict(d, x1=np.hstack([view(cfg, d), d["x2"]]), n_flow=view(cfg, d).shape[1] + d["x2"].shape[1])
-        pred, alert = decide(oof(cfg[:5] + (True,), dd, folds, args.jobs, two_stage=False), thr)
+        pred, alert = decide(oof(cfg[:5] + (0,), dd, folds, args.jobs, two_stage=False), thr)
         flat.setdefault("one model, per-flow + context columns", {})[name] = scores(d["y"], pred, alert, d["rw"])
     log(f"chosen: {best['config']} threshold {best['threshold']}; flat alternatives: "
         + "; ".join(f"{k}: {v['group']['macro_f1']:.4f}/{v['variant']['macro_f1']:.4f}" for k, v in flat.items()))
     x1 = view(cfg, d)
-    cols1 = cols1 + (SRC_2S if cfg[5] else [])
+    cols1 = cols1 + windows(cfg)
     s1 = fit_stage1(cfg, x1, d["y"], args.jobs)
     s = np.isin(d["y"], SETTLED_IDX)
     s2 = fit_stage2(d["x2"][s], d["y"][s], args.jobs)

@@ -321,11 +321,15 @@ class Lab:
         rng = self.rng("schedule")
         self.sleep(self.a.warmup)
         running = []
-        for i, ep in enumerate(plan):
+        for ep in plan:
             if self.stop.is_set():
                 break
-            overlap = running and rng.random() < 0.25 and not (set(ep.victims) & running[-1][1]) and \
-                not ({h.name for h, _ in ep.jobs} & running[-1][2])
+            running = [r for r in running if r[0].is_alive()]
+            hosts = {h.name for h, _ in ep.jobs}
+            # overlap only with episodes that share neither an attacker nor a victim with it, so
+            # that every flow has one episode
+            overlap = running and rng.random() < 0.25 and all(
+                not (set(ep.victims) & v) and not (hosts & a) for _, v, a in running)
             if not overlap:
                 for t, _, _ in running:
                     t.join()
@@ -335,7 +339,7 @@ class Lab:
                 self.sleep(rng.uniform(0.5, 2.0))
             t = threading.Thread(target=self.episode, args=(ep,))
             t.start()
-            running.append((t, set(ep.victims), {h.name for h, _ in ep.jobs}))
+            running.append((t, set(ep.victims), hosts))
         for t, _, _ in running:
             t.join()
 
