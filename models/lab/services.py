@@ -117,31 +117,34 @@ def prepare(lab):
         with open(path, "wb") as f:
             f.write(data if isinstance(data, bytes) else data.encode())
 
+    light = lab.a.light           # a capture small enough to keep: small, compressible content
+    blob = (lambda n: text(n).encode()) if light else rng.randbytes
     www = f"{st}/www"
     shutil.rmtree(www, ignore_errors=True)
     lab.resources = [f"/static/r{i:02d}.{ext}" for i, ext in
                      zip(range(30), ["css", "js", "png", "jpg", "svg", "woff2"] * 5)]
     for r in lab.resources:
-        put(www + r, rng.randbytes(int(rng.lognormvariate(8.5, 1.0))))
+        put(www + r, blob(int(rng.lognormvariate(6.5 if light else 8.5, 1.0))))
     lab.pages = [f"/p/{name}.html" for name in ("index", "about", "news", "catalog", "support", "blog", "team")]
     for p in lab.pages:
         refs = "".join(f'<link href="{r}">' for r in lab.resources)
-        put(www + p, f"<html><head>{refs}</head><body>{text(rng.randint(2000, 30000))}</body></html>")
+        body = text(rng.randint(1000, 4000) if light else rng.randint(2000, 30000))
+        put(www + p, f"<html><head>{refs}</head><body>{body}</body></html>")
     put(f"{www}/status.html", "OK\n")
     lab.downloads = []
-    sizes = (60_000, 150_000, 300_000) if lab.a.light else (2_000_000, 6_000_000, 15_000_000)
+    sizes = (20_000, 40_000, 80_000) if light else (2_000_000, 6_000_000, 15_000_000)
     for i, size in enumerate(sizes):
-        put(f"{www}/files/big{i}.bin", rng.randbytes(int(size * rng.uniform(0.7, 1.3))))
+        put(f"{www}/files/big{i}.bin", blob(int(size * rng.uniform(0.7, 1.3))))
         lab.downloads.append(f"/files/big{i}.bin")
     lab.small_files = []
     for i in range(6):
-        put(f"{www}/files/doc{i}.txt", text(rng.randint(3_000, 200_000)))
+        put(f"{www}/files/doc{i}.txt", text(rng.randint(3_000, 20_000 if light else 200_000)))
         lab.small_files.append(f"/files/doc{i}.txt")
     pub = f"{home}/pub"
     shutil.rmtree(pub, ignore_errors=True)
     lab.ftp_files = []
     for i in range(5):
-        put(f"{pub}/file{i}.dat", rng.randbytes(int(rng.lognormvariate(11, 1.3))))
+        put(f"{pub}/file{i}.dat", blob(int(rng.lognormvariate(8 if light else 11, 1.3))))
         lab.ftp_files.append(f"pub/file{i}.dat")
     os.makedirs(f"{home}/incoming", exist_ok=True)
     subprocess.run(["chown", "-R", f"{lab.user}:{lab.user}", home], check=True)
@@ -151,7 +154,7 @@ def prepare(lab):
     for d in (st, www):
         os.chmod(d, 0o755)
     lab.upload = f"{st}/upload.bin"
-    put(lab.upload, rng.randbytes(300_000))
+    put(lab.upload, blob(20_000 if light else 300_000))
     lab.wordlist = f"{st}/words.txt"
 
 
