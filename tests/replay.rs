@@ -433,7 +433,7 @@ fn class_threshold(threshold: &serde_json::Value, class: &str) -> f64 {
 /// macro-F1, benign alerts and episodes detected.
 #[test]
 fn lab_eval23_replay_reproduces_the_report() {
-    let lab = data("lab");
+    let lab = data().join("lab");
     let dir = tempdir("replay-eval23");
     let pcap = dir.join("eval23.pcap");
     let st = Command::new("zstd")
