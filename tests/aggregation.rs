@@ -377,7 +377,7 @@ fn the_terminal_view_is_short_and_readable_and_pipes_stay_json() {
         .iter()
         .filter(|l| l.contains("folded: limit by_both count 1 seconds 60]"))
         .collect();
-    assert_eq!((alerts.len(), tails.len()), (5, 5), "{text}");
+    assert_eq!((alerts.len(), tails.len()), (6, 5), "{text}");
     assert!(
         alerts.iter().any(|l| l.contains("portscan")
             && l.contains("TCP 10.66.3.66:")
@@ -387,7 +387,7 @@ fn the_terminal_view_is_short_and_readable_and_pipes_stay_json() {
     assert!(
         tails.iter().any(|l| l.contains("portscan")
             && l.contains("10.66.3.66 → 10.66.1.153")
-            && l.contains("[+2056 folded")),
+            && l.contains("[+2054 folded")),
         "{text}"
     );
     assert!(!text.contains("{\"timestamp\""), "{text}");
@@ -408,7 +408,7 @@ fn the_terminal_view_is_short_and_readable_and_pipes_stay_json() {
         .output()
         .expect("run");
     let out = String::from_utf8_lossy(&o.stdout);
-    assert_eq!(out.lines().count(), 5);
+    assert_eq!(out.lines().count(), 6);
     assert!(out
         .lines()
         .all(|l| serde_json::from_str::<Value>(l).is_ok()));
@@ -428,7 +428,7 @@ fn the_terminal_view_is_short_and_readable_and_pipes_stay_json() {
     ]);
     assert!(o.status.success());
     let t = std::fs::read_to_string(&f).expect("read");
-    assert_eq!(t.lines().count(), 10, "{t}");
+    assert_eq!(t.lines().count(), 11, "{t}");
     let cmd = format!(
         "'{bin}' replay tests/data/demo.pcap --model models/default --alerts-format json -q"
     );
@@ -442,7 +442,7 @@ fn the_terminal_view_is_short_and_readable_and_pipes_stay_json() {
         text.lines()
             .filter(|l| l.starts_with("{\"timestamp\""))
             .count(),
-        5,
+        6,
         "{text}"
     );
 }

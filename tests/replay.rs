@@ -111,7 +111,7 @@ fn demo_replay_alerts_are_eve_json() {
         );
         assert_eq!(
             (&a["alert"]["rev"], &a["ml"]["model_version"]),
-            (&1.into(), &"1".into())
+            (&2.into(), &"2".into())
         );
         let score = a["ml"]["score"].as_f64().expect("score");
         assert!((0.0..=1.0).contains(&score));
@@ -525,7 +525,10 @@ fn lab_eval23_replay_reproduces_the_report() {
     let want_f1 = eval["macro_f1"].as_f64().expect("macro_f1");
     assert!((f1 - want_f1).abs() < 1e-5, "macro-F1 {f1} vs {want_f1}");
     let benign_alerts = cm[idx("Benign")].iter().sum::<u64>() - cm[idx("Benign")][idx("Benign")];
-    assert_eq!(benign_alerts, eval["benign_alerts"].as_u64().expect("benign_alerts"));
+    assert_eq!(
+        benign_alerts,
+        eval["benign_alerts"].as_u64().expect("benign_alerts")
+    );
     // Episodes detected: one of the episode's flows alerts.
     let labels = flowsentinel::labels::Labeler::load(&labels_csv).expect("labels");
     let mut detected = std::collections::BTreeSet::new();
@@ -536,7 +539,8 @@ fn lab_eval23_replay_reproduces_the_report() {
                 r[dst].parse::<std::net::IpAddr>().expect("ip"),
             );
             let t = (fixed_ts(&r[ts]) * 1e6).round() as i64;
-            a && ((e.attacker.contains(s) && d == e.victim) || (e.attacker.contains(d) && s == e.victim))
+            a && ((e.attacker.contains(s) && d == e.victim)
+                || (e.attacker.contains(d) && s == e.victim))
                 && (e.start_us..=e.end_us).contains(&t)
         });
         if hit {
@@ -545,6 +549,8 @@ fn lab_eval23_replay_reproduces_the_report() {
     }
     assert_eq!(
         detected.len() as u64,
-        eval["episodes_detected"].as_u64().expect("episodes_detected")
+        eval["episodes_detected"]
+            .as_u64()
+            .expect("episodes_detected")
     );
 }
