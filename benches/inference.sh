@@ -30,7 +30,7 @@ else
   NAME="tests/data/demo.pcap"
 fi
 PROFILE=$("$ROOT/.venv/bin/python" -c "import json,sys; print(json.load(open(sys.argv[1]))['profile'])" "$MODEL/model.json")
-PKTS=$("$BIN" extract "$TMP/capture.pcap" -o "$TMP/flows.csv" --profile "$PROFILE" 2>&1 | awk '/^packets read/ {print $3}')
+PKTS=$("$BIN" extract "$TMP/capture.pcap" -o "$TMP/flows.csv" --profile "$PROFILE" --context 2>&1 | awk '/^packets read/ {print $3}')
 echo "capture: $NAME, $PKTS packets, $(($(wc -l <"$TMP/flows.csv") - 1)) flows; model $MODEL (profile $PROFILE)"
 
 echo

@@ -263,3 +263,34 @@ fn replay_and_extract_survive_adversarial_timestamps() {
     assert!(o.status.success(), "{err}");
     assert!(!err.contains("panicked"), "{err}");
 }
+
+/// Interim snapshots: a flow is snapshotted when another interval has passed
+/// since its start, and only when it had a packet since its previous
+/// snapshot (an idle flow, such as a spoofed flood's lone SYN, is scored
+/// early once, not every interval until it times out).
+#[test]
+fn interim_snapshots_only_flows_with_new_packets() {
+    let mut table = FlowTable::new(FlowConfig::new(Profile::Fixed));
+    let mut finished = Vec::new();
+    let mut snaps = Vec::new();
+    let mut tick = |table: &mut FlowTable, now: i64, snaps: &mut Vec<i64>| {
+        table.interim(now, 1_000_000, &mut |s| snaps.push(s.at_us));
+    };
+    table.on_packet(&pkt(0, true, 10), &mut |f| finished.push(f));
+    tick(&mut table, 500_000, &mut snaps);
+    assert!(snaps.is_empty(), "before the first interval");
+    tick(&mut table, 1_000_000, &mut snaps);
+    assert_eq!(snaps, [1_000_000], "the first interval");
+    // Idle: no packet since, so no second snapshot at 2 s or 3 s.
+    tick(&mut table, 2_000_000, &mut snaps);
+    tick(&mut table, 3_000_000, &mut snaps);
+    assert_eq!(snaps.len(), 1, "an idle flow is not snapshotted again");
+    // A new packet, then the next interval: snapshotted again, once.
+    table.on_packet(&pkt(3_200_000, false, 5), &mut |f| finished.push(f));
+    tick(&mut table, 3_500_000, &mut snaps);
+    assert_eq!(snaps.len(), 1, "not before the next interval");
+    tick(&mut table, 4_000_000, &mut snaps);
+    tick(&mut table, 4_500_000, &mut snaps);
+    assert_eq!(snaps, [1_000_000, 4_000_000]);
+    assert!(finished.is_empty());
+}
