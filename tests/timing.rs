@@ -273,7 +273,7 @@ fn interim_snapshots_only_flows_with_new_packets() {
     let mut table = FlowTable::new(FlowConfig::new(Profile::Fixed));
     let mut finished = Vec::new();
     let mut snaps = Vec::new();
-    let mut tick = |table: &mut FlowTable, now: i64, snaps: &mut Vec<i64>| {
+    let tick = |table: &mut FlowTable, now: i64, snaps: &mut Vec<i64>| {
         table.interim(now, 1_000_000, &mut |s| snaps.push(s.at_us));
     };
     table.on_packet(&pkt(0, true, 10), &mut |f| finished.push(f));
