@@ -5,11 +5,16 @@ names (float32, as the sensor feeds them) and the sensor's rule decides: the
 top class alerts when it is not Benign and reaches its threshold; flows the
 sensor does not score never alert. Nothing is fitted here.
 
+Flows the sensor does not score (an unspecified source, a multicast or
+limited-broadcast destination) are left out of every figure; their number is
+reported beside them.
+
 An episode is detected when one of its flows alerts (under any attack label;
 the table also says whether its own label was among them). Its first-alert
 delay is the time from the episode's start to the last packet of the first
-alerting flow: the earliest moment the sensor, which scores finished flows,
-can alert (a flow that ends by timeout alerts later).
+alerting flow: when the flow's final verdict can come at the earliest (a flow
+that ends by timeout alerts later; an interim verdict on a flow still open,
+every `--interim-after` seconds, can come earlier).
 """
 from __future__ import annotations
 
@@ -59,7 +64,9 @@ class Scorer:
 
 
 def run_metrics(fl, pred, alert):
-    y = fl.y
+    keep = ~fl.unscored
+    y, pred, alert = fl.y[keep], pred[keep], alert[keep]
+    episode, end_us = fl.episode[keep], fl.end_us[keep]
     n = len(CLASSES)
     cm = np.zeros((n, n), dtype=np.int64)
     np.add.at(cm, (y, pred), 1)
@@ -80,14 +87,14 @@ def run_metrics(fl, pred, alert):
         eid = f"{fl.name}/{e['episode_id']}"
         if any(x["id"] == eid for x in episodes):
             continue
-        idx = np.flatnonzero(fl.episode == eid)
+        idx = np.flatnonzero(episode == eid)
         hit = idx[alert[idx]]
-        first = int(hit[np.argmin(fl.end_us[hit])]) if len(hit) else None
+        first = int(hit[np.argmin(end_us[hit])]) if len(hit) else None
         episodes.append(dict(
             id=eid, label=e["label"], variant=f"{e['label']}/{e['sublabel']}", tool=e["tool"], flows=int(len(idx)),
             alerts=int(len(hit)), own_label=int((pred[idx] == CLASSES.index(e["label"])).sum()),
             detected=bool(len(hit)),
-            first_alert_s=round((fl.end_us[first] - e["start_us"]) / 1e6, 3) if first is not None else None))
+            first_alert_s=round((end_us[first] - e["start_us"]) / 1e6, 3) if first is not None else None))
     return dict(run=fl.name, flows=int(len(y)), unscored=int(fl.unscored.sum()),
                 macro_f1=round(float(np.mean(f1s)), 6), classes_present=[CLASSES[c] for c in present],
                 benign_flows=nb, benign_alerts=k, benign_fpr=k / nb if nb else 0.0, benign_fpr_ci95=[lo, hi],
@@ -111,7 +118,7 @@ def evaluate(bundle: Path, flows, rw, binary):
     rw_rows = []
     for fl in rw:
         pred, alert, p = score(fl)
-        rw_rows.append(dict(file=fl.name[3:], flows=len(fl.y), unscored=int(fl.unscored.sum()),
+        rw_rows.append(dict(file=fl.name[3:], flows=int((~fl.unscored).sum()), unscored=int(fl.unscored.sum()),
                             alerts=int(alert.sum()),
                             labels={CLASSES[c]: int((pred[alert] == c).sum()) for c in set(pred[alert].tolist())}))
     total = sum(r["flows"] for r in rw_rows)
@@ -119,7 +126,8 @@ def evaluate(bundle: Path, flows, rw, binary):
     rw_summary = dict(files=len(rw_rows), flows=total, unscored=sum(r["unscored"] for r in rw_rows), alerts=alerts,
                       alert_rate=alerts / total if total else 0.0, files_alerting=[r for r in rw_rows if r["alerts"]])
     (bundle / "eval_realworld.json").write_text(json.dumps(rw_summary, indent=1) + "\n")
-    print(f"[eval] real-world evaluation families: {alerts}/{total} flows alert ({rw_summary['alert_rate']:.2%})")
+    print(f"[eval] real-world evaluation families: {alerts}/{total} scored flows alert "
+          f"({rw_summary['alert_rate']:.2%}; {rw_summary['unscored']} not scored)")
     training = json.loads((bundle / "training.json").read_text())
     (bundle / "REPORT.md").write_text(render(score, results, rw_summary, training))
 
@@ -135,8 +143,8 @@ def render(score, results, rw, training):
            "from the captures `bash models/lab/make_data.sh` makes. Everything below the line *Held-out "
            "results* is computed by its evaluation phase, which fits nothing.\n",
            f"- model.onnx: {training['model_bytes']:,} bytes, sha256 `{score.sha}`",
-           f"- inputs: {training['stage1_features']} per-flow columns, then {len(training['stage2_features'])} "
-           "context columns; classes: " + ", ".join(CLASSES),
+           f"- inputs: stage 1 reads {training['stage1_features']} columns (per-flow columns and 2-s windows), "
+           f"stage 2 {len(training['stage2_features'])} context columns; classes: " + ", ".join(CLASSES),
            f"- alert rule: top class not Benign with probability >= {meta['output']['threshold']}; flows from an "
            "unspecified source or to a multicast/broadcast address are not scored",
            f"- training: {training['rows']:,} rows from {', '.join(training['runs'])} and "
@@ -153,8 +161,8 @@ def render(score, results, rw, training):
     kb = sum(m["benign_alerts"] for m in results)
     lo, hi = wilson(kb, nb)
     out.append(f"| all lab benign | {nb:,} | | {pct(kb / nb)} ({kb}/{nb:,}) | {pct(lo)} - {pct(hi)} | |")
-    out.append(f"| real-world, evaluation families ({rw['files']} files, each alone) | {rw['flows']:,} | | "
-               f"{rw['alerts']} alert ({pct(rw['alert_rate'])}) | | |\n")
+    out.append(f"| real-world, evaluation families ({rw['files']} files, each alone; {rw['unscored']} flows "
+               f"not scored) | {rw['flows']:,} | | {rw['alerts']} alert ({pct(rw['alert_rate'])}) | | |\n")
     out.append("### Per class (all lab evaluation runs together)\n")
     n = len(CLASSES)
     cm = np.sum([np.array(m["confusion_matrix"]) for m in results], axis=0)

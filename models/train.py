@@ -264,7 +264,8 @@ def phase_train(args, binary, work):
     onnx_path.write_bytes(model.SerializeToString())
     meta = {
         "name": "flowsentinel-lab", "version": "2",
-        "trained_on": "flowsentinel lab runs train11-13 and real-world benign captures (training families)",
+        "trained_on": "flowsentinel lab runs train11-13, the first lab's seed1 and seed2, and real-world "
+                      "benign captures (training families)",
         "profile": "fixed", "inputs": cols1 + CONTEXT, "layout": {"kind": "flat"},
         "preprocess": {"nonfinite": "zero", "scaler": None},
         "output": {"kind": "probabilities", "name": "probabilities", "classes": CLASSES, "benign": BENIGN,

@@ -103,8 +103,12 @@ fn syn_flood_with_max_flows_keeps_memory_bounded() {
     eprintln!(
         "SYN flood, --max-flows 100000: 200k SYNs peak RSS {pa:.1} MiB; 2M SYNs peak RSS {pb:.1} MiB, {rate} packets/s"
     );
+    // The default model reads connection context, so the pipeline holds a
+    // context row per flow in flight: the peak moves with how far the stages
+    // run apart (415-531 MiB for 0.2, 2 and 4 M SYNs, in no order), not with
+    // the flood's size. Uncapped, 2 M SYNs take several GiB.
     assert!(
-        pb < pa + 100.0,
+        pb < pa + 200.0,
         "peak RSS grew with the flood: {pa} MiB for 200k SYNs, {pb} MiB for 2M"
     );
     assert!(pb < 1024.0, "peak RSS {pb} MiB");

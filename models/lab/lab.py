@@ -110,6 +110,9 @@ class Lab:
                              start_new_session=True, env=dict(os.environ, **(env or {})), cwd=self.state)
         with self.lock:
             self.procs[p.pid] = p
+            late = self.stop.is_set()      # teardown began while it started: end it now
+        if late:
+            self.kill(p)
         text = ""
         try:
             if stdin_script:

@@ -22,6 +22,13 @@ cleanup() {
     done
 }
 
+# One lab at a time: a second run would share the fsl-* names, and its cleanup would end the first.
+LOCK=/run/flowsentinel-lab.lock
+take_lock() {
+    exec 9>"$LOCK"
+    flock -n 9 || { echo "lab.sh: another lab run is in progress (lock $LOCK)" >&2; exit 1; }
+}
+
 case "${1:-}" in
     --install)
         missing=()
@@ -31,12 +38,13 @@ case "${1:-}" in
             DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${PKGS[@]}"
         fi
         exit 0 ;;
-    --cleanup) cleanup; exit 0 ;;
+    --cleanup) take_lock; cleanup; exit 0 ;;
     -h|--help|"") exec /usr/bin/python3 "$HERE/lab.py" --help ;;
 esac
 [ "$(id -u)" = 0 ] || { echo "lab.sh: run as root (network namespaces)" >&2; exit 1; }
 for t in "${TOOLS[@]}"; do
     command -v "$t" >/dev/null 2>&1 || { echo "lab.sh: $t is missing; run: $0 --install" >&2; exit 1; }
 done
+take_lock
 trap cleanup EXIT
 /usr/bin/python3 "$HERE/lab.py" "$@"

@@ -188,8 +188,8 @@ struct Entry {
     fins: u8,
     /// Interim snapshots taken so far ([`FlowTable::interim`]).
     interims: u32,
-    /// The last packet time at the latest interim snapshot (`i64::MIN`: none).
-    snapped_last_us: i64,
+    /// Packets of the flow at its latest interim snapshot (0: none yet).
+    snapped_packets: u64,
 }
 
 /// The flow table of one worker.
@@ -305,7 +305,7 @@ impl FlowTable {
             src_is_a,
             fins: 0,
             interims: 0,
-            snapped_last_us: i64::MIN,
+            snapped_packets: 0,
         }
     }
 
@@ -498,9 +498,10 @@ impl FlowTable {
     /// have been active another `every_us` since their start: a flow is
     /// snapshotted once `now_us` reaches start + k·every_us for the next k,
     /// at most once per call, and only when it had a packet since its
-    /// previous snapshot (an idle flow's record would be the same again: a
-    /// spoofed flood's thousands of one-packet flows are scored early once,
-    /// not every `every_us` until they time out). The flows stay open.
+    /// previous snapshot: an idle flow's own features would be the same
+    /// again (only its connection-context columns could move), so a spoofed
+    /// flood's thousands of one-packet flows are scored early once, not every
+    /// `every_us` until they time out. The flows stay open.
     pub fn interim(&mut self, now_us: i64, every_us: i64, out: &mut impl FnMut(Snapshot)) {
         if every_us <= 0 {
             return;
@@ -516,10 +517,10 @@ impl FlowTable {
             }
             // Skip the multiples that passed unseen (a late tick): one snapshot.
             e.interims = u32::try_from(age / every_us).unwrap_or(u32::MAX);
-            if e.record.last_us() == e.snapped_last_us {
+            if e.record.packets() == e.snapped_packets {
                 continue;
             }
-            e.snapped_last_us = e.record.last_us();
+            e.snapped_packets = e.record.packets();
             let mut record = e.record.clone();
             record.close();
             out(Snapshot {
