@@ -157,7 +157,11 @@ pub fn java_double(out: &mut String, x: f64) {
         out.push_str(ryu::Buffer::new().format_finite(x));
         return;
     }
-    // Scientific: d.dddE[-]n with at least one fractional digit.
+    // Scientific: d.dddE[-]n with at least one fractional digit. core::fmt,
+    // not ryu: where a double lies exactly halfway between two shortest
+    // spellings (627793833539031.25, whose ulp is 0.125) the two round the
+    // last digit differently, and this is the spelling the fidelity tests
+    // hold. None was found in the plain range above (see the unit test).
     let start = out.len();
     let _ = write!(out, "{x:e}");
     let Some(e) = out[start..].find('e').map(|i| start + i) else {
