@@ -99,10 +99,10 @@ class Flows:
         # groups that keep related flows in one fold: an episode; benign flows by run and minute;
         # a real-world family
         minute = (self.start_us // 60_000_000).astype(str)
-        self.group = np.array([ep if ep else (f"{name}/family" if family else f"{name}/m{m}")
-                               for ep, m in zip(self.episode, minute)], dtype=object)
         if family:
-            self.group[:] = f"family/{family}"
+            self.group = np.full(n, f"family/{family}", dtype=object)
+        else:
+            self.group = np.array([ep or f"{name}/m{m}" for ep, m in zip(self.episode, minute)], dtype=object)
         self.y = np.array([CLASSES.index(v) for v in self.label], dtype=np.int64)
 
     def matrix(self, columns: list[str]) -> np.ndarray:
@@ -111,6 +111,15 @@ class Flows:
         if missing:
             die(f"{self.name}: flow CSV lacks {missing}")
         return self.x[:, [idx[c] for c in columns]]
+
+
+def decide(p: np.ndarray, thr: np.ndarray):
+    """The sensor's rule on probabilities over CLASSES: the top class (first
+    on a tie) alerts when it is not Benign and reaches its threshold.
+    Returns (verdict, alert): the verdict is Benign where nothing alerts."""
+    top = p.argmax(axis=1)
+    alert = (top != 0) & (p[np.arange(len(p)), top] >= thr[top])
+    return np.where(alert, top, 0), alert
 
 
 def extract(binary: Path, pcap: Path, out: Path) -> Path:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from labdata import BENIGN, CLASSES
+from labdata import BENIGN, CLASSES, decide
 
 
 def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -58,9 +58,23 @@ class Scorer:
         name = self.sess.get_inputs()[0].name
         p = np.concatenate([self.sess.run(["probabilities"], {name: x[i:i + 4096]})[0]
                             for i in range(0, len(x), 4096)]) if len(x) else np.zeros((0, len(CLASSES)))
-        top = p.argmax(axis=1)
-        alert = (top != 0) & (p[np.arange(len(p)), top] >= self.thr[top]) & ~fl.unscored
-        return np.where(alert, top, 0), alert, p
+        pred, alert = decide(p, self.thr)
+        alert &= ~fl.unscored                 # the sensor does not score these
+        return np.where(alert, pred, 0), alert, p
+
+
+def per_class(cm):
+    """(class, flows, precision, recall, F1) for each class present in the
+    truth rows of a confusion matrix."""
+    out = []
+    for c in range(len(cm)):
+        real = cm[c].sum()
+        if not real:
+            continue
+        tp, npred = cm[c, c], cm[:, c].sum()
+        p_, r_ = (tp / npred if npred else 0.0), tp / real
+        out.append((c, int(real), float(p_), float(r_), float(2 * p_ * r_ / (p_ + r_) if p_ + r_ else 0.0)))
+    return out
 
 
 def run_metrics(fl, pred, alert):
@@ -70,15 +84,11 @@ def run_metrics(fl, pred, alert):
     n = len(CLASSES)
     cm = np.zeros((n, n), dtype=np.int64)
     np.add.at(cm, (y, pred), 1)
-    present = [c for c in range(n) if cm[c].sum()]
-    per_class, f1s = {}, []
-    for c in present:
-        tp, npred, real = cm[c, c], cm[:, c].sum(), cm[c].sum()
-        p_, r_ = (tp / npred if npred else 0.0), tp / real
-        f1 = 2 * p_ * r_ / (p_ + r_) if p_ + r_ else 0.0
-        f1s.append(f1)
-        per_class[CLASSES[c]] = dict(flows=int(real), precision=round(float(p_), 6), recall=round(float(r_), 6),
-                                     f1=round(float(f1), 6))
+    rows = per_class(cm)
+    present = [c for c, *_ in rows]
+    f1s = [f1 for *_, f1 in rows]
+    by_class = {CLASSES[c]: dict(flows=real, precision=round(p_, 6), recall=round(r_, 6), f1=round(f1, 6))
+                for c, real, p_, r_, f1 in rows}
     benign = y == 0
     k, nb = int(alert[benign].sum()), int(benign.sum())
     lo, hi = wilson(k, nb)
@@ -98,7 +108,7 @@ def run_metrics(fl, pred, alert):
     return dict(run=fl.name, flows=int(len(y)), unscored=int(fl.unscored.sum()),
                 macro_f1=round(float(np.mean(f1s)), 6), classes_present=[CLASSES[c] for c in present],
                 benign_flows=nb, benign_alerts=k, benign_fpr=k / nb if nb else 0.0, benign_fpr_ci95=[lo, hi],
-                per_class=per_class, confusion_matrix=cm.tolist(), episodes=episodes,
+                per_class=by_class, confusion_matrix=cm.tolist(), episodes=episodes,
                 episodes_detected=sum(e["detected"] for e in episodes), episodes_total=len(episodes),
                 alerts_total=int(alert.sum()))
 
@@ -168,16 +178,10 @@ def render(score, results, rw, training):
     cm = np.sum([np.array(m["confusion_matrix"]) for m in results], axis=0)
     out.append("| class | flows | precision | recall | F1 |")
     out.append("|---|---:|---:|---:|---:|")
-    f1s = []
-    for c in range(n):
-        if not cm[c].sum():
-            continue
-        tp, npred, real = cm[c, c], cm[:, c].sum(), cm[c].sum()
-        p_, r_ = (tp / npred if npred else 0.0), tp / real
-        f1 = 2 * p_ * r_ / (p_ + r_) if p_ + r_ else 0.0
-        f1s.append(f1)
+    rows = per_class(cm)
+    for c, real, p_, r_, f1 in rows:
         out.append(f"| {CLASSES[c]} | {real:,} | {p_:.4f} | {r_:.4f} | {f1:.4f} |")
-    out.append(f"\nMacro-F1 over the runs pooled: {np.mean(f1s):.4f}\n")
+    out.append(f"\nMacro-F1 over the runs pooled: {np.mean([r[4] for r in rows]):.4f}\n")
     out.append("### Confusion matrix (rows: truth, columns: verdict; all lab evaluation runs)\n")
     out.append("| | " + " | ".join(CLASSES) + " |")
     out.append("|---" * (n + 1) + "|")
