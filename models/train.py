@@ -42,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import labdata  # noqa: E402
 import report  # noqa: E402
 import twostage  # noqa: E402
-from labdata import BENIGN, CLASSES  # noqa: E402
+from labdata import BENIGN, CLASSES, decide  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 TRAIN_RUNS = ["train11", "train12", "train13"]
@@ -110,7 +110,7 @@ def stack(flows, cols1, rng=None):
     for fl in flows:
         keep = ~fl.unscored
         if rng is not None:
-            for ep in set(fl.episode[keep]) - {""}:
+            for ep in sorted(set(fl.episode[keep]) - {""}):   # sorted: the draws must not follow str hashing
                 idx = np.flatnonzero(keep & (fl.episode == ep))
                 if len(idx) > MAX_PER_EPISODE:
                     keep[np.setdiff1d(idx, rng.choice(idx, MAX_PER_EPISODE, replace=False))] = False
@@ -184,14 +184,6 @@ def oof(cfg, d, folds, jobs, two_stage=True):
 def folds_by(groups, k):
     from sklearn.model_selection import GroupKFold
     return list(GroupKFold(n_splits=k).split(np.zeros(len(groups)), groups=groups))
-
-
-def decide(p, thr):
-    """The sensor's rule: top class (first on a tie); an alert when it is not
-    Benign and its probability reaches the class's threshold."""
-    lab = p.argmax(axis=1)
-    alert = (lab != 0) & (p[np.arange(len(p)), lab] >= thr[lab])
-    return np.where(alert, lab, 0), alert
 
 
 def scores(y, pred, alert, rw):
