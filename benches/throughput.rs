@@ -79,6 +79,7 @@ fn extract_runs(path: &Path, profile: Profile, runs: u32, out: &Path) -> Result<
         labels: None,
         per_file: false,
         progress: false,
+        threads: 1,
     };
     let mut best: Option<Extract> = None;
     for _ in 0..runs {

@@ -161,8 +161,8 @@ pub struct SensorArgs {
     #[arg(long = "syslog-format", value_name = "FORMAT",
         help = help("Syslog message format: 5424 or 3164", defaults::SYSLOG_FORMAT))]
     pub syslog_format: Option<String>,
-    #[arg(long, value_name = "N",
-        help = help("Flow workers (flow-table shards)", defaults::WORKERS))]
+    #[arg(long, visible_alias = "threads", value_name = "N",
+        help = help("Flow workers (flow-table shards)", "the number of cores"))]
     pub workers: Option<usize>,
     #[arg(long = "batch-size", value_name = "B",
         help = help("Inference batch size B: a batch runs at B flows...", defaults::BATCH_SIZE))]
@@ -282,6 +282,9 @@ pub struct ExtractArgs {
     /// The most flows open at once; beyond it the least recently active flows end early (0: no limit).
     #[arg(long = "max-flows", value_name = "N", default_value_t = defaults::MAX_FLOWS)]
     pub max_flows: usize,
+    /// Threads for the flow table and the rendering; 1 runs every stage on one thread [default: the number of cores].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub threads: Option<u16>,
     /// No progress line and no summary.
     #[arg(short, long)]
     pub quiet: bool,

@@ -28,8 +28,6 @@ pub const SYSLOG_FORMAT: &str = "5424";
 /// `--on-output-error`: a failing output ends the run.
 pub const ON_OUTPUT_ERROR: &str = "stop";
 
-/// `--workers`: flow workers (flow-table shards).
-pub const WORKERS: usize = 2;
 /// `--batch-size`: flows per inference batch.
 pub const BATCH_SIZE: usize = 256;
 /// `--batch-timeout-ms`: a batch runs this long after its first flow at the
@@ -66,6 +64,12 @@ pub const IPS_BLOCK: &str = "src";
 pub const IPS_TIMEOUT: Duration = Duration::from_secs(5);
 /// `--ips-rate`: hook calls per second at most.
 pub const IPS_RATE: f64 = 10.0;
+
+/// `--threads` of `extract` and `--workers` (alias `--threads`) of `replay`
+/// and `live`: the number of cores (1 when it cannot be told).
+pub fn threads() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
 
 /// `--profile` of `extract`.
 pub const EXTRACT_PROFILE: &str = "cic2018";

@@ -9,6 +9,7 @@ use clap::Parser;
 use cli::{CheckArgs, Cli, Command, ExtractArgs, ModelCommand, PaddingArg, ProfileArg, SensorArgs};
 use flowsentinel::config::{seconds_to_us, Settings};
 use flowsentinel::decode::Padding;
+use flowsentinel::defaults;
 use flowsentinel::flow::FlowConfig;
 use flowsentinel::infer::check::{check, CheckConfig};
 use flowsentinel::pipeline::sensor::{run as run_sensor, SensorSummary};
@@ -59,6 +60,7 @@ fn extract_config(a: ExtractArgs) -> Result<ExtractConfig, Error> {
         labels: a.labels,
         per_file: a.per_file,
         progress: !a.quiet,
+        threads: a.threads.map_or_else(defaults::threads, usize::from),
     })
 }
 

@@ -292,6 +292,11 @@ impl<W: Write> CsvWriter<W> {
         self.out.write_all(line.as_bytes())
     }
 
+    /// The layout written.
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
     /// The inner writer (a memory buffer's rows, to be written elsewhere).
     pub fn get_mut(&mut self) -> &mut W {
         &mut self.out

@@ -22,6 +22,7 @@ mod replay;
 mod shutdown;
 mod syslog;
 mod systemd;
+mod threads;
 mod timing;
 mod unscored;
 mod util;

@@ -197,7 +197,7 @@ impl Settings {
         if self.syslog_format.is_some() && syslog.is_none() {
             return Err(usage("--syslog-format needs --syslog".into()));
         }
-        let workers = self.workers.unwrap_or(defaults::WORKERS);
+        let workers = self.workers.unwrap_or_else(defaults::threads);
         if !(1..=256).contains(&workers) {
             return Err(usage(format!("--workers: expected 1..=256, got {workers}")));
         }

@@ -169,7 +169,7 @@ fn the_example_config_documents_each_default_as_it_is() {
         ("alerts", quoted(defaults::ALERTS)),
         ("syslog_format", quoted(defaults::SYSLOG_FORMAT)),
         ("stats_interval", secs(defaults::LIVE_STATS_INTERVAL)),
-        ("workers", defaults::WORKERS.to_string()),
+        ("workers", "the number of cores".to_string()),
         ("batch_size", defaults::BATCH_SIZE.to_string()),
         (
             "batch_timeout_ms",

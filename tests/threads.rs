@@ -1,0 +1,101 @@
+//! `extract --threads N` writes the same CSV, byte for byte, as one thread:
+//! every profile, the connection context, captures that restart between
+//! files (unrelated clocks, `--per-file`), and labels.
+
+use crate::util::{data, extract, shared_data, tempdir};
+use std::path::{Path, PathBuf};
+
+/// The bundled public captures (many link types and unrelated clocks) and
+/// the demo capture.
+fn captures() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(data().join("pcaps/public"))
+        .expect("read tests/data/pcaps/public")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "pcap" || e == "pcapng"))
+        .collect();
+    files.sort();
+    files.push(data().join("demo.pcap"));
+    files
+}
+
+/// Extracts `files` with each thread count; every CSV equals the first.
+fn same_for_every_thread_count(files: &[&Path], args: &[&str], dir: &Path, tag: &str) {
+    let one = dir.join(format!("{tag}-1.csv"));
+    extract(files, &one, &[args, &["--threads", "1"]].concat());
+    let want = std::fs::read(&one).expect("read the one-thread CSV");
+    assert!(want.len() > 1000, "{tag}: {} bytes", want.len());
+    for n in ["2", "3", "8"] {
+        let out = dir.join(format!("{tag}-{n}.csv"));
+        extract(files, &out, &[args, &["--threads", n]].concat());
+        let got = std::fs::read(&out).expect("read the CSV");
+        assert!(
+            got == want,
+            "{tag}: {n} threads wrote another CSV than 1 thread"
+        );
+        let _ = std::fs::remove_file(&out);
+    }
+}
+
+#[test]
+fn every_profile_is_byte_identical_across_thread_counts() {
+    let dir = tempdir("threads-profiles");
+    let files = captures();
+    let refs: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
+    assert!(refs.len() > 20, "{} captures", refs.len());
+    for (tag, args) in [
+        ("cic2017", &["--profile", "cic2017"][..]),
+        ("cic2018", &["--profile", "cic2018"][..]),
+        ("cic2018-ml", &["--profile", "cic2018", "--ml-columns"][..]),
+        ("fixed", &["--profile", "fixed"][..]),
+        ("fixed-context", &["--profile", "fixed", "--context"][..]),
+        ("kdd", &["--profile", "kdd"][..]),
+        ("kdd-context", &["--profile", "kdd", "--context"][..]),
+        ("fixed-per-file", &["--profile", "fixed", "--per-file"][..]),
+        ("kdd-per-file", &["--profile", "kdd", "--per-file"][..]),
+    ] {
+        same_for_every_thread_count(&refs, args, &dir, tag);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn labelled_lab_capture_is_byte_identical_across_thread_counts() {
+    let Some(shared) = shared_data() else {
+        eprintln!("skipped: the shared data folder is absent");
+        return;
+    };
+    let dir = tempdir("threads-lab");
+    let pcap = dir.join("seed3.pcap");
+    let ok = std::process::Command::new("zstd")
+        .args(["-d", "-q", "-f", "-o"])
+        .arg(&pcap)
+        .arg(shared.join("lab/seed3/capture.pcap.zst"))
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        eprintln!("skipped: lab seed3 could not be decompressed");
+        return;
+    }
+    let labels = shared.join("lab/seed3/labels.csv");
+    let labels = labels.display().to_string();
+    for (tag, profile) in [("seed3-cic2017", "cic2017"), ("seed3-fixed", "fixed")] {
+        let args = ["--profile", profile, "--labels", labels.as_str()];
+        same_for_every_thread_count(&[&pcap], &args, &dir, tag);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn threads_zero_is_refused() {
+    let o = crate::util::run(&[
+        "extract",
+        "tests/data/demo.pcap",
+        "-o",
+        "-",
+        "--threads",
+        "0",
+    ]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("--threads"), "{err}");
+}
