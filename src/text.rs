@@ -143,18 +143,15 @@ pub fn java_double(out: &mut String, x: f64) {
         out.push_str(if x.is_sign_negative() { "-0.0" } else { "0.0" });
         return;
     }
-    let a = x.abs();
-    if (1e-3..1e7).contains(&a) {
-        if x.fract() == 0.0 {
+    if (1e-3..1e7).contains(&x.abs()) {
+        if is_whole(x) {
             // Whole numbers are the common case: skip the float formatter.
             push_int(out, x as i64);
             out.push_str(".0");
-            return;
+        } else {
+            // Plain notation; a non-integer always has a fractional part.
+            push_plain(out, x);
         }
-        // Plain notation; a non-integer always has a fractional part. In
-        // this range ryu spells the shortest round-trip digits in decimal,
-        // as `{x}` does, without going through core::fmt.
-        out.push_str(ryu::Buffer::new().format_finite(x));
         return;
     }
     // Scientific: d.dddE[-]n with at least one fractional digit. core::fmt,
@@ -169,6 +166,24 @@ pub fn java_double(out: &mut String, x: f64) {
     };
     let has_point = out[start..e].contains('.');
     out.replace_range(e..e + 1, if has_point { "E" } else { ".0E" });
+}
+
+/// True when `x` is finite with no fractional part: `x.fract() == 0.0`
+/// without a libm call (`trunc` is a function call on baseline x86-64).
+/// From 2^52 up every finite double is whole.
+pub fn is_whole(x: f64) -> bool {
+    if x.abs() < 4_503_599_627_370_496.0 {
+        (x as i64) as f64 == x
+    } else {
+        x.is_finite()
+    }
+}
+
+/// Appends a non-integer in (-1e7, -1e-3] or [1e-3, 1e7) in its shortest
+/// round-trip digits, plain notation. In this range ryu spells it as `{x}`
+/// does (and as Java's `Double.toString`), without going through core::fmt.
+pub fn push_plain(out: &mut String, x: f64) {
+    out.push_str(ryu::Buffer::new().format_finite(x));
 }
 
 /// Appends a decimal integer (`itoa`: no `core::fmt`, no allocation).
@@ -210,7 +225,40 @@ mod tests {
                 continue;
             }
             assert_eq!(ryu::Buffer::new().format_finite(v), format!("{v}"), "{v:e}");
+            assert_eq!(ryu::Buffer::new().format_finite(-v), format!("{}", -v));
             checked += 1;
+        }
+    }
+
+    #[test]
+    fn whole_is_fract_zero() {
+        let edge = 4_503_599_627_370_496.0;
+        for x in [
+            0.0,
+            -0.0,
+            0.5,
+            -0.5,
+            1.0,
+            -1.0,
+            1e-300,
+            123_456.0,
+            123_456.25,
+            edge - 0.5,
+            edge - 1.0,
+            edge,
+            edge + 1.0,
+            1e18,
+            9.3e18,
+            -9.3e18,
+            1e300,
+            f64::MAX,
+            f64::MIN,
+            f64::MIN_POSITIVE,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::NAN,
+        ] {
+            assert_eq!(is_whole(x), x.fract() == 0.0, "{x:e}");
         }
     }
 
