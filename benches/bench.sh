@@ -19,6 +19,8 @@
 #   NFStream        benches/nfstream_bench.py: n_meters=1, statistical features,
 #                   flows written to CSV; optionally also without DPI
 #   extract-T       flowsentinel extract CAPTURE -o OUT.csv -q --threads T
+#                   (while `extract --help` lists no --threads: one row, run
+#                   without the flag, labelled "threads flag missing")
 #   replay-T        flowsentinel replay CAPTURE --model models/default
 #                   --alerts /dev/null -q (--threads T, or --workers T)
 # for T = 1 and T = BENCH_THREADS. Then the ratios and the targets.
@@ -34,8 +36,9 @@
 #   NFSTREAM_NO_DPI     1 also runs NFStream with n_dissections=0 (default 0)
 #   BENCH_THREADS       the second thread count (default: nproc)
 #   CHURN_PACKETS       packets in the churn capture (default 1000000)
-#   BENCH_INPROCESS     1 also runs `cargo bench --bench throughput` (the
-#                       in-process extract figures) on each capture (default 0)
+#   BENCH_INPROCESS     1 also runs `cargo bench --bench throughput` on each
+#                       capture after the rounds: the in-process extract figures
+#                       and a Rust bare loop, best of BENCH_RUNS (default 0)
 #   BENCH_TMP           working folder, kept afterwards (default: mktemp -d,
 #                       removed at exit)
 #
@@ -254,7 +257,7 @@ for entry in "${CAPTURES[@]}"; do
     continue
   fi
   printf '%s\t%s\n' "$cap" "$packets" >>"$TMP/captures.tsv"
-  say "$cap: $packets packets, $RUNS runs per tool ($NF_RUNS for NFStream), alternating"
+  say "$cap: $packets packets; runs per tool: $RUNS ($NF_RUNS for NFStream), alternating"
   for ((r = 1; r <= MAX_RUNS; r++)); do
     printf 'run %d:' "$r"
     for name in "${TOOLS[@]}"; do
@@ -277,8 +280,8 @@ done
 if [ "$INPROCESS" = 1 ]; then
   for entry in "${CAPTURES[@]}"; do
     say "${entry%%|*}: in-process figures (cargo bench --bench throughput)"
-    FLOWSENTINEL_BENCH_RUNS="$RUNS" cargo bench --quiet --bench throughput -- "${entry#*|}" ||
-      fail "${entry%%|*}: cargo bench --bench throughput"
+    FLOWSENTINEL_BENCH_RUNS="$RUNS" cargo bench --quiet --bench throughput -- "${entry#*|}" |
+      { grep -v '^RESULT ' || true; } || fail "${entry%%|*}: cargo bench --bench throughput"
   done
 fi
 
