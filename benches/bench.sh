@@ -156,7 +156,10 @@ TCOUNTS=(1)
 [ "$THREADS" != 1 ] && TCOUNTS+=("$THREADS")
 extract_help="$("$BIN" extract --help 2>&1)"
 replay_help="$("$BIN" replay --help 2>&1)"
-has_flag() { grep -Eq -- "^[[:space:]]+(-[[:alnum:]], )?$1([[:space:]=]|\$)" <<<"$2"; }
+# has_flag FLAG HELP: whether the help text lists FLAG as an option or an alias.
+has_flag() {
+  grep -Eq -- "^[[:space:]]+(-[[:alnum:]], )?$1([[:space:]=]|\$)|\[alias(es)?: [^]]*$1([],[:space:]]|\$)" <<<"$2"
+}
 if has_flag --threads "$extract_help"; then
   EXTRACT_THREADS=1
   for t in "${TCOUNTS[@]}"; do tool "extract-$t" "flowsentinel extract --threads $t"; done
