@@ -11,13 +11,16 @@
 #   verify` of the unit files);
 # - the project venv .venv with models/requirements.txt: ONNX Runtime's shared
 #   library (loaded at run time) and the model-building tools;
-# - with --bench, NFStream into the same venv for the comparison benchmark.
+# - with --bench, NFStream into the same venv for the comparison benchmark,
+#   and from apt gcc and libc6-dev (benches/bench.sh compiles its C floors
+#   against libpcap).
 # Safe to run again: it only installs what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PKGS=(libpcap-dev pkg-config zstd python3-venv rsyslog g++
   nftables ipset iptables iproute2 hping3 nmap tcpreplay tcpdump systemd)
+if [ "${1:-}" = "--bench" ]; then APT_PKGS+=(gcc libc6-dev); fi
 
 missing=()
 for p in "${APT_PKGS[@]}"; do

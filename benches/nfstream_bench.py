@@ -5,16 +5,19 @@ Runs NFStreamer(source=PCAP, n_meters=1, statistical_analysis=True), consumes
 every flow, and prints wall time, packets/s and flows/s. Packets/s is over the
 packets in the capture file (the same denominator as flowsentinel's figures);
 the packets NFStream put into flows (sum of bidirectional_packets) are shown
-too. Best of --runs runs (default 3). The last line is key=value pairs for
-benches/bench.sh to read.
+too. Best of --runs runs (default 3). With --csv PATH every flow is also written
+to PATH as CSV (header and one row per flow, as NFStreamer.to_csv writes them),
+so that NFStream, like the other tools, writes its output to a file. The last
+line is key=value pairs for benches/bench.sh to read.
 
 NFStream with n_meters=1 still uses two processes (a meter process that reads
 and aggregates, and this one that receives the flows).
 
-Usage: nfstream_bench.py FILE.pcap [--runs N] [--n-dissections N] [--packets N]
+Usage: nfstream_bench.py FILE.pcap [--runs N] [--n-dissections N] [--packets N] [--csv OUT.csv]
 """
 
 import argparse
+import csv
 import struct
 import sys
 import time
@@ -45,7 +48,7 @@ def count_pcap_packets(path):
             n += 1
 
 
-def run_once(path, n_dissections):
+def run_once(path, n_dissections, csv_path=None):
     from nfstream import NFStreamer
 
     t0 = time.perf_counter()
@@ -57,9 +60,19 @@ def run_once(path, n_dissections):
     )
     flows = 0
     packets = 0
-    for flow in streamer:
-        flows += 1
-        packets += flow.bidirectional_packets
+    out = open(csv_path, "w", newline="") if csv_path else None
+    try:
+        writer = csv.writer(out) if out else None
+        for flow in streamer:
+            if writer is not None:
+                if flows == 0:
+                    writer.writerow(flow.keys())
+                writer.writerow(flow.values())
+            flows += 1
+            packets += flow.bidirectional_packets
+    finally:
+        if out:
+            out.close()
     return time.perf_counter() - t0, flows, packets
 
 
@@ -79,6 +92,7 @@ def main():
         default=None,
         help="packets in the file, when already known (skips counting them)",
     )
+    ap.add_argument("--csv", default=None, metavar="OUT.csv", help="also write every flow to this CSV file")
     a = ap.parse_args()
     if a.runs < 1:
         ap.error("--runs must be positive")
@@ -90,7 +104,7 @@ def main():
     file_packets = a.packets if a.packets is not None else count_pcap_packets(a.pcap)
     best = None
     for _ in range(a.runs):
-        r = run_once(a.pcap, a.n_dissections)
+        r = run_once(a.pcap, a.n_dissections, a.csv)
         if best is None or r[0] < best[0]:
             best = r
     secs, flows, flow_packets = best
@@ -100,7 +114,7 @@ def main():
     print(f"== {a.pcap}")
     print(
         f"  NFStream {nfstream.__version__} (n_meters=1, statistical_analysis=True, n_dissections={a.n_dissections}),"
-        f" best of {a.runs}"
+        f" best of {a.runs}{', flows written to ' + a.csv if a.csv else ''}"
     )
     print(f"  wall time          {secs:.3f} s")
     print(f"  packets in file    {file_packets if file_packets is not None else 'n/a (not classic pcap)'}")
