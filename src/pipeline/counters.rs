@@ -381,10 +381,8 @@ impl Counters {
             "peak resident memory",
             format!("{:.1} MiB", self[Counter::PeakRss] as f64 / 1048576.0),
         );
-        row(
-            "packets per second",
-            format!("{:.0}", self.packets_per_second()),
-        );
+        let pps = format!("{:.0}", self.packets_per_second());
+        row("packets per second", pps);
         s
     }
 
