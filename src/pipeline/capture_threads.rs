@@ -347,3 +347,48 @@ pub(super) fn read_live(
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(ts: &[i64]) -> Vec<PacketMeta> {
+        ts.iter()
+            .map(|&ts_us| PacketMeta {
+                ts_us,
+                ..PacketMeta::default()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn held_batches_are_released_in_time_order_once_old_enough() {
+        let mut m = Merge::new(2);
+        m.hold((0, at(&[1, 3, 6])));
+        m.hold((1, at(&[2, 4])));
+        m.hold((0, at(&[7])));
+        m.hold((1, at(&[5, 8])));
+        // Not held long enough yet: nothing goes.
+        let mut out = Vec::new();
+        assert!(m.release(Duration::from_secs(60), |p| {
+            out.push(p.ts_us);
+            true
+        }));
+        assert!(out.is_empty());
+        assert!(m.release(Duration::ZERO, |p| {
+            out.push(p.ts_us);
+            true
+        }));
+        assert_eq!(out, [1, 2, 3, 4, 5, 6, 7, 8]);
+        // A thread number out of range is ignored, and a refusing push stops.
+        m.hold((9, at(&[0])));
+        m.hold((1, at(&[10, 11])));
+        assert!(!m.release(Duration::ZERO, |_| false));
+        let mut rest = Vec::new();
+        assert!(m.release(Duration::ZERO, |p| {
+            rest.push(p.ts_us);
+            true
+        }));
+        assert_eq!(rest, [11]);
+    }
+}
