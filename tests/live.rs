@@ -555,7 +555,8 @@ fn capture_threads_run(threads: usize, dir: &Path) -> (PathBuf, PathBuf, String)
 /// times stay each socket's own: every flow's duration is the one `extract`
 /// finds in tcpdump's capture of the same run, within the timestamps'
 /// jitter (a flow worker's clamped packet clock would move them by
-/// milliseconds had the threads' batches not been merged in time order).
+/// milliseconds had the threads' batches not been merged in time order;
+/// with the merge off, even the rows differ).
 #[test]
 fn live_capture_threads_find_the_flows_of_one_thread() {
     if !is_root("live_capture_threads_find_the_flows_of_one_thread") {
@@ -609,8 +610,19 @@ fn live_capture_threads_find_the_flows_of_one_thread() {
         .map(|(p, q)| (p - q).abs())
         .max()
         .unwrap_or(0);
-    eprintln!("largest flow duration difference, two capture threads: {worst} µs");
-    assert!(worst <= 50, "a flow duration differs by {worst} µs");
+    let over = x
+        .iter()
+        .zip(&y)
+        .filter(|(p, q)| (*p - *q).abs() > 50)
+        .count();
+    eprintln!(
+        "largest flow duration difference, two capture threads: {worst} µs ({over} flows over 50 µs)"
+    );
+    // Unmerged batches move durations by milliseconds (and change the rows
+    // above: a worker's clamped clock ends flows elsewhere); the sockets'
+    // own clock reads differ by tens of µs, once seen above 50 µs while
+    // the other live tests ran beside this one.
+    assert!(worst <= 200, "a flow duration differs by {worst} µs");
 }
 
 /// `--capture-threads` takes 1 to 128, and only in `live`.
