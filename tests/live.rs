@@ -646,3 +646,59 @@ fn live_refuses_zero_capture_threads() {
     let o = run(&["replay", "x.pcap", "--capture-threads", "2"]);
     assert_eq!(o.status.code(), Some(2));
 }
+
+/// A capture error on the capture threads (the interface is deleted under
+/// them) ends the run with that error, each thread's named, after the
+/// flush: no error is lost in a thread.
+#[test]
+fn live_capture_thread_error_is_reported() {
+    if !is_root("live_capture_thread_error_is_reported") {
+        return;
+    }
+    let dir = tempdir("live-thread-error");
+    let ns = Netns::new("cterr");
+    ns.veth("fsa", "fsb");
+    let (eve, log) = (dir.join("eve.json"), dir.join("live.log"));
+    let mut sensor = Sensor::start(
+        &ns,
+        "fsb",
+        &[
+            "--capture-threads",
+            "2",
+            "--alerts",
+            eve.to_str().expect("utf8"),
+            "--stats-interval",
+            "0.2",
+        ],
+        &log,
+    );
+    assert!(
+        wait_for_text(&eve, "\"stats\"", Duration::from_secs(20)),
+        "the sensor did not start: {}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+    ns.ok(&["ip", "link", "del", "fsa"]);
+    let child = sensor.0.as_mut().expect("running");
+    let mut status = None;
+    assert!(
+        wait_for(Duration::from_secs(10), || {
+            status = child.try_wait().expect("wait");
+            status.is_some()
+        }),
+        "live still runs 10 s after its interface was deleted"
+    );
+    sensor.0 = None;
+    let text = std::fs::read_to_string(&log).expect("log");
+    assert_eq!(status.and_then(|s| s.code()), Some(2), "{text}");
+    // The thread that failed first is named (the other may stop first).
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("flowsentinel: capture thread ")
+                && l.contains(": interface fsb: read failed")),
+        "{text}"
+    );
+    assert!(
+        text.contains("flowsentinel: error: interface fsb: read failed"),
+        "{text}"
+    );
+}
