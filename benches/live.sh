@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Live-capture benchmark: tcpreplay --topspeed of a lab capture through a veth
 # pair into `flowsentinel live`, inside a network namespace made for the run
-# (no route out; deleted at the end). Prints, for one run, the rate tcpreplay
-# reached and the drops at every stage: the kernel (pcap stats), the
-# interface, and the sensor's worker queues. When the top speed drops
-# packets, it steps the rate down (--pps) to find the knee. Needs root.
+# (no route out; deleted at the end), once with one capture thread and once
+# with N (`--capture-threads N`). Prints one table: per run, the rate
+# tcpreplay reached and the drops at every stage: the kernel (pcap stats,
+# summed over the capture handles), the interface, the queue from the
+# capture threads to the feeder, and the sensor's worker queues. When the
+# top speed drops packets, it steps the rate down (--pps) to find the knee.
+# Needs root.
 #
 #   sudo bash benches/live.sh [CAPTURE.pcap]
 #
@@ -12,6 +15,7 @@
 #   FLOWSENTINEL_DATA   data folder holding lab/seed3/capture.pcap.zst
 #                       (default: ../shared/data relative to the repo root)
 #   LIVE_ARGS           extra `live` options (e.g. "--workers 1 --buffer-mb 256")
+#   CAPTURE_THREADS     N, the capture threads of the second run (default: nproc)
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
@@ -44,11 +48,13 @@ ns ip link add fsa type veth peer name fsb
 ns ip link set fsa up
 ns ip link set fsb up
 
-# One run: start the sensor, replay, stop it; prints "rate pps mbps read kernel if queue".
+# One run with $1 capture threads: start the sensor, replay (the rest of the
+# arguments), stop it; prints "pps mbps read kernel if capture-queue worker-queue flows".
 run_once() {
+  local threads="$1"; shift
   local rate_args=("$@")
   ip netns exec "$NS" "$BIN" live -i fsb --model models/default --alerts /dev/null --stats-interval 0 \
-    ${LIVE_ARGS:-} >/dev/null 2>"$TMP/live.log" &
+    --capture-threads "$threads" ${LIVE_ARGS:-} >/dev/null 2>"$TMP/live.log" &
   local pid=$!
   for _ in $(seq 100); do grep -q "capturing on" "$TMP/live.log" 2>/dev/null && break; sleep 0.1; done
   sleep 1
@@ -59,26 +65,32 @@ run_once() {
   pps=$(grep -oP 'Rated: [0-9.]+ Bps, [0-9.]+ Mbps, \K[0-9.]+(?= pps)' "$TMP/replay.log" | head -1)
   mbps=$(grep -oP 'Rated: [0-9.]+ Bps, \K[0-9.]+(?= Mbps)' "$TMP/replay.log" | head -1)
   val() { awk -v k="$1" 'index($0,k)==1 {print $NF}' "$TMP/live.log" | head -1; }
-  echo "$pps $mbps $(val 'packets read') $(val 'dropped by the kernel') $(val 'dropped by the interface') $(val 'dropped in channels') $(val 'flows scored')"
+  echo "$pps $mbps $(val 'packets read') $(val 'dropped by the kernel') $(val 'dropped by the interface') $(val 'dropped in the capture queue') $(val 'dropped in channels') $(val 'flows scored')"
 }
 
 report() {
-  read -r pps mbps read kdrop idrop qdrop flows <<<"$2"
-  printf '%-22s %10.0f %9.1f %10s %10s %10s %10s %9s\n' "$1" "$pps" "$mbps" "$read" "$kdrop" "$idrop" "$qdrop" "$flows"
+  read -r pps mbps read kdrop idrop cdrop qdrop flows <<<"$3"
+  printf '%8s  %-22s %10.0f %9.1f %10s %10s %10s %10s %10s %9s\n' "$1" "$2" "$pps" "$mbps" "$read" "$kdrop" "$idrop" "$cdrop" "$qdrop" "$flows"
 }
 
+N="${CAPTURE_THREADS:-$(nproc)}"
+THREADS=(1)
+[ "$N" -gt 1 ] && THREADS+=("$N")
 echo "capture: $CAP ($PKTS packets); live options: ${LIVE_ARGS:-defaults}; $(nproc) cores"
-printf '%-22s %10s %9s %10s %10s %10s %10s %9s\n' "tcpreplay" "pps" "Mbps" "read" "kernel" "interface" "queues" "flows"
-top="$(run_once --topspeed)"
-report "--topspeed" "$top"
-read -r top_pps _ _ kdrop idrop qdrop _ <<<"$top"
-if [ "$((kdrop + idrop + qdrop))" -gt 0 ]; then
-  # Step the rate down from what top speed reached until nothing drops.
-  for pct in 90 80 70 60 50 40 30 20; do
-    pps=$(awk -v t="$top_pps" -v p="$pct" 'BEGIN { printf "%d", t * p / 100 }')
-    r="$(run_once --pps "$pps")"
-    report "--pps $pps ($pct%)" "$r"
-    read -r _ _ _ kdrop idrop qdrop _ <<<"$r"
-    [ "$((kdrop + idrop + qdrop))" -eq 0 ] && break
-  done
-fi
+echo "drops per stage: kernel (capture buffers), interface, capture queue (capture threads -> feeder), worker queues"
+printf '%8s  %-22s %10s %9s %10s %10s %10s %10s %10s %9s\n' "threads" "tcpreplay" "pps" "Mbps" "read" "kernel" "interface" "capture-q" "worker-q" "flows"
+for t in "${THREADS[@]}"; do
+  top="$(run_once "$t" --topspeed)"
+  report "$t" "--topspeed" "$top"
+  read -r top_pps _ _ kdrop idrop cdrop qdrop _ <<<"$top"
+  if [ "$((kdrop + idrop + cdrop + qdrop))" -gt 0 ]; then
+    # Step the rate down from what top speed reached until nothing drops.
+    for pct in 90 80 70 60 50 40 30 20; do
+      pps=$(awk -v t="$top_pps" -v p="$pct" 'BEGIN { printf "%d", t * p / 100 }')
+      r="$(run_once "$t" --pps "$pps")"
+      report "$t" "--pps $pps ($pct%)" "$r"
+      read -r _ _ _ kdrop idrop cdrop qdrop _ <<<"$r"
+      [ "$((kdrop + idrop + cdrop + qdrop))" -eq 0 ] && break
+    done
+  fi
+done

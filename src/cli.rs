@@ -113,6 +113,9 @@ pub struct LiveArgs {
     #[arg(long = "buffer-mb", value_name = "MIB",
         help = help("Kernel capture buffer in MiB", defaults::BUFFER_MB))]
     pub buffer_mb: Option<u32>,
+    #[arg(long = "capture-threads", value_name = "N",
+        help = help("Capture threads, each with its own libpcap handle and kernel buffer in one AF_PACKET fanout group (by flow hash): they read and decode in parallel (1..=128)", defaults::CAPTURE_THREADS))]
+    pub capture_threads: Option<usize>,
     /// Switch to this user once the capture and outputs are open (not under systemd).
     #[arg(long, value_name = "NAME")]
     pub user: Option<String>,

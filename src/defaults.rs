@@ -55,6 +55,8 @@ pub const LIVE_STATS_INTERVAL: Duration = Duration::from_secs(60);
 pub const SNAPLEN: i32 = 65_535;
 /// `--buffer-mb`: the kernel capture buffer, MiB.
 pub const BUFFER_MB: u32 = 64;
+/// `--capture-threads`: one libpcap handle, read on one thread (no fanout).
+pub const CAPTURE_THREADS: usize = 1;
 
 /// `--ips-ttl`: how long a block lasts.
 pub const IPS_TTL: Duration = Duration::from_secs(600);

@@ -143,6 +143,7 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
                 promisc: args.promisc.then_some(true),
                 snaplen: args.snaplen,
                 buffer_mb: args.buffer_mb,
+                capture_threads: args.capture_threads,
                 user: args.user.clone(),
                 ..sensor_settings(&args.common)
             };

@@ -8,6 +8,11 @@
 //! idle interface with libpcap 1.10, so [`LiveCapture::next_frame`] returns
 //! `None` when nothing is ready and [`LiveCapture::wait`] polls the
 //! descriptor with a bounded timeout.
+//!
+//! With more than one capture thread, [`LiveCapture::open_group`] opens one
+//! handle per thread and joins them to one AF_PACKET fanout group
+//! (`fanout`): each handle then gets whole flows, and keeps its own kernel
+//! buffer of `buffer_mb` and its own counters.
 
 use super::{CaptureError, Frame, LinkType};
 
@@ -22,8 +27,11 @@ pub struct LiveOptions {
     pub promisc: bool,
     /// Bytes captured per frame.
     pub snaplen: i32,
-    /// The kernel capture buffer, MiB.
+    /// The kernel capture buffer, MiB (of each handle).
     pub buffer_mb: u32,
+    /// Capture threads: handles on the interface, in one fanout group when
+    /// more than one.
+    pub capture_threads: usize,
 }
 
 /// Kernel counters of a live capture (libpcap's `pcap_stats`).
@@ -46,6 +54,8 @@ pub struct LiveCapture {
     iface: String,
     cap: pcap::Capture<pcap::Active>,
     link: LinkType,
+    /// The fanout group the handle joined, if any.
+    group: Option<u16>,
 }
 
 impl LiveCapture {
@@ -89,7 +99,38 @@ impl LiveCapture {
             iface: o.iface.clone(),
             cap,
             link,
+            group: None,
         })
+    }
+
+    /// Opens `o.capture_threads` handles (at least one); more than one join
+    /// this process's fanout group, each as soon as it is open (a packet
+    /// that arrives between a handle's opening and its joining, a few
+    /// microseconds, reaches that handle and the group both).
+    pub fn open_group(o: &LiveOptions) -> Result<Vec<Self>, CaptureError> {
+        let n = o.capture_threads.max(1);
+        let group = super::fanout::group_id();
+        let mut caps = Vec::with_capacity(n);
+        for i in 0..n {
+            let mut cap = Self::open(o)?;
+            if n > 1 {
+                super::fanout::join(&cap.cap, group).map_err(|e| CaptureError::Device {
+                    iface: o.iface.clone(),
+                    reason: format!(
+                        "capture thread {}: cannot join fanout group {group:#06x}: {e}",
+                        i + 1
+                    ),
+                })?;
+                cap.group = Some(group);
+            }
+            caps.push(cap);
+        }
+        Ok(caps)
+    }
+
+    /// The AF_PACKET fanout group this handle joined, if any.
+    pub fn fanout_group(&self) -> Option<u16> {
+        self.group
     }
 
     /// The interface's link type.

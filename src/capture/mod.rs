@@ -11,6 +11,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
+mod fanout;
 mod file;
 mod live;
 

@@ -23,6 +23,10 @@ use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+/// The most capture threads (`--capture-threads`): each has its own kernel
+/// buffer, and old kernels allow 256 members in a fanout group.
+const MAX_CAPTURE_THREADS: usize = 128;
+
 /// `replay` and `live` settings as typed, from the file or the command line;
 /// `None` means "not given here".
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -88,6 +92,8 @@ pub struct Settings {
     pub snaplen: Option<i32>,
     /// Live: kernel capture buffer, MiB.
     pub buffer_mb: Option<u32>,
+    /// Live: capture threads (one fanout group when more than one).
+    pub capture_threads: Option<usize>,
     /// Live: the user to switch to once the capture is open.
     pub user: Option<String>,
     /// One alert per address pair and label per this many seconds (0: off).
@@ -160,6 +166,7 @@ impl Settings {
             promisc,
             snaplen,
             buffer_mb,
+            capture_threads,
             user,
             alert_limit,
             threshold,
@@ -288,6 +295,7 @@ impl Settings {
                     ("promisc", self.promisc.is_some()),
                     ("snaplen", self.snaplen.is_some()),
                     ("buffer-mb", self.buffer_mb.is_some()),
+                    ("capture-threads", self.capture_threads.is_some()),
                     ("user", self.user.is_some()),
                 ];
                 if let Some((name, _)) = live_only.iter().find(|(_, given)| *given) {
@@ -311,12 +319,19 @@ impl Settings {
                         "--buffer-mb: expected 1..=2047, got {buffer_mb}"
                     )));
                 }
+                let capture_threads = self.capture_threads.unwrap_or(defaults::CAPTURE_THREADS);
+                if !(1..=MAX_CAPTURE_THREADS).contains(&capture_threads) {
+                    return Err(usage(format!(
+                        "--capture-threads: expected 1..={MAX_CAPTURE_THREADS}, got {capture_threads}"
+                    )));
+                }
                 Source::Live(LiveOptions {
                     iface,
                     bpf: self.bpf,
                     promisc: self.promisc.unwrap_or(false),
                     snaplen,
                     buffer_mb,
+                    capture_threads,
                 })
             }
         };

@@ -54,7 +54,10 @@ fn defaults_fill_what_is_not_given() {
     assert_eq!(c.max_flows, Some(1_000_000));
     assert_eq!(c.stats_interval, Some(Duration::from_secs(60)));
     match c.source {
-        Source::Live(o) => assert_eq!((o.snaplen, o.buffer_mb, o.promisc), (65_535, 64, false)),
+        Source::Live(o) => assert_eq!(
+            (o.snaplen, o.buffer_mb, o.promisc, o.capture_threads),
+            (65_535, 64, false, 1)
+        ),
         Source::Files(_) => panic!("not live"),
     }
 
@@ -77,6 +80,29 @@ fn defaults_fill_what_is_not_given() {
     };
     let (_, format) = s.build(Some(vec![]), false).unwrap().syslog.unwrap();
     assert_eq!(format, SyslogFormat::Rfc5424);
+}
+
+#[test]
+fn capture_threads_are_checked_and_live_only() {
+    let threads = |n: usize| Settings {
+        capture_threads: Some(n),
+        ..live()
+    };
+    for n in [0, MAX_CAPTURE_THREADS + 1] {
+        assert_eq!(
+            refused(threads(n), None),
+            format!("--capture-threads: expected 1..=128, got {n}")
+        );
+    }
+    match threads(4).build(None, false).unwrap().source {
+        Source::Live(o) => assert_eq!(o.capture_threads, 4),
+        Source::Files(_) => panic!("not live"),
+    }
+    let file = Settings::parse("capture_threads = 2").unwrap();
+    assert_eq!(
+        refused(file, Some(vec![])),
+        "--capture-threads applies to `live` only"
+    );
 }
 
 #[test]
@@ -164,6 +190,7 @@ fn the_example_config_documents_each_default_as_it_is() {
     let expected = [
         ("snaplen", defaults::SNAPLEN.to_string()),
         ("buffer_mb", defaults::BUFFER_MB.to_string()),
+        ("capture_threads", defaults::CAPTURE_THREADS.to_string()),
         ("model", defaults::MODEL.to_string()),
         ("device", quoted(defaults::DEVICE)),
         ("alerts", quoted(defaults::ALERTS)),

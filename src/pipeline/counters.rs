@@ -58,6 +58,9 @@ counters! {
     Decoded => ["flowsentinel", "decoder", "decoded"],
     /// Live: packets dropped because a flow worker's queue was full.
     QueueDrops => ["flowsentinel", "pipeline", "worker_queue_drops"],
+    /// Live, several capture threads: packets dropped because the queue
+    /// from the capture threads to the feeder was full.
+    CaptureQueueDrops => ["flowsentinel", "pipeline", "capture_queue_drops"],
     /// Flows open now.
     FlowsActive => ["stats", "flow", "active"],
     /// Flows the workers finished.
@@ -253,10 +256,11 @@ impl Counters {
     /// The `stats:` log line (without its newline).
     pub fn stats_line(&self) -> String {
         format!(
-            "stats: packets {} kernel_drops {} if_drops {} queue_drops {} decoded {} flows active {} finished {} unscored {} evicted {} interim {} alerts {} ({} on open flows) lost: alerts output {} flow CSV {} hook {}",
+            "stats: packets {} kernel_drops {} if_drops {} capture_queue_drops {} queue_drops {} decoded {} flows active {} finished {} unscored {} evicted {} interim {} alerts {} ({} on open flows) lost: alerts output {} flow CSV {} hook {}",
             self[Counter::Packets],
             self[Counter::KernelDrops],
             self[Counter::IfDrops],
+            self[Counter::CaptureQueueDrops],
             self[Counter::QueueDrops],
             self[Counter::Decoded],
             self[Counter::FlowsActive],
@@ -295,6 +299,10 @@ impl Counters {
                 &format!("dropped at decode: {}", reason.label()),
                 n.to_string(),
             );
+        }
+        if self.kernel {
+            let drops = self[Counter::CaptureQueueDrops].to_string();
+            row("dropped in the capture queue", drops);
         }
         row("dropped in channels", self[Counter::QueueDrops].to_string());
         if self[Counter::SinglePacketFlows] > 0 {
@@ -373,10 +381,8 @@ impl Counters {
             "peak resident memory",
             format!("{:.1} MiB", self[Counter::PeakRss] as f64 / 1048576.0),
         );
-        row(
-            "packets per second",
-            format!("{:.0}", self.packets_per_second()),
-        );
+        let pps = format!("{:.0}", self.packets_per_second());
+        row("packets per second", pps);
         s
     }
 

@@ -3,6 +3,8 @@
 //!
 //! - `reader`: capture and decode (files and interfaces), sharding into
 //!   epochs, progress and ticks;
+//! - `capture_threads`: live capture read and decoded on several threads,
+//!   merged in time order into the reader's feeder;
 //! - `worker`: the flow workers, each owning a shard of the flow table;
 //! - `order`: releases finished flows in a fixed order across workers, with
 //!   their connection context;
@@ -19,6 +21,7 @@
 //! - [`mod@extract`]: `extract`, the stages on one thread.
 
 mod alerts;
+mod capture_threads;
 mod context;
 pub mod counters;
 mod csv;

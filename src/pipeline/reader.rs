@@ -15,6 +15,9 @@
 //! never blocks the reader: while [`LIVE_QUEUE_LIMIT`] epochs wait for a
 //! worker, that worker's packets are dropped and counted. SIGINT/SIGTERM
 //! stop the read; the caller then flushes every open flow.
+//!
+//! With several capture threads (`capture_threads`), those threads read and
+//! decode, and one [`Feeder`] shards and cuts epochs exactly as here.
 
 use super::counters::{Counter, Metrics};
 use crate::capture::{CaptureError, Frame, KernelStats, LiveCapture, PcapFile};
@@ -167,14 +170,14 @@ impl Reader {
     }
 
     /// `kdd`: follows IP fragments (wrong_fragment, later fragments' ports).
-    fn fragment(&mut self, meta: &mut PacketMeta, rules: DecodeRules) {
+    pub(super) fn fragment(&mut self, meta: &mut PacketMeta, rules: DecodeRules) {
         if rules.kdd {
             self.fragments.check(meta);
         }
     }
 
     /// Counts and decodes one frame; `None` when it is skipped.
-    fn decode(&mut self, frame: &Frame<'_>, rules: DecodeRules) -> Option<PacketMeta> {
+    pub(super) fn decode(&mut self, frame: &Frame<'_>, rules: DecodeRules) -> Option<PacketMeta> {
         self.packets_read += 1;
         match decode(frame, rules) {
             Ok(meta) => {
@@ -310,8 +313,23 @@ impl<'a> Feeder<'a> {
         }
     }
 
+    /// The decode rules of the bundle's profile.
+    pub(super) fn rules(&self) -> DecodeRules {
+        self.rules
+    }
+
+    /// The SIGINT/SIGTERM flag.
+    pub(super) fn stop(&self) -> &AtomicBool {
+        &self.stop
+    }
+
+    /// The run's counters.
+    pub(super) fn metrics(&self) -> &'a Metrics {
+        self.metrics
+    }
+
     /// Routes one packet; false once the workers are gone.
-    fn push(&mut self, meta: PacketMeta, file: usize) -> bool {
+    pub(super) fn push(&mut self, meta: PacketMeta, file: usize) -> bool {
         let n = self.to_workers.len().max(1) as u64;
         let (key, _) = FlowKey::of(&meta, self.profile);
         let w = (self.hasher.hash_one(key) % n) as usize;
@@ -329,7 +347,7 @@ impl<'a> Feeder<'a> {
     }
 
     /// Sends the epoch so far (possibly empty) to every worker.
-    fn cut(&mut self, file: usize, tick: Option<Tick>) -> bool {
+    pub(super) fn cut(&mut self, file: usize, tick: Option<Tick>) -> bool {
         let n = self.to_workers.len();
         let mut ok = true;
         for (tx, b) in self.to_workers.iter().zip(self.batches.iter_mut()) {
@@ -355,10 +373,23 @@ impl<'a> Feeder<'a> {
 
     /// Publishes the reader's counters (and the kernel's) for stats events.
     fn publish(&self, reader: &Reader, kernel: Option<KernelStats>) {
+        let r = reader;
+        self.publish_counts(r.packets_read, r.packets_decoded, &r.skipped, kernel);
+    }
+
+    /// Publishes frames read and decoded, skips by reason, the worker-queue
+    /// drops and the kernel's counters.
+    pub(super) fn publish_counts(
+        &self,
+        read: u64,
+        decoded: u64,
+        skipped: &[u64],
+        kernel: Option<KernelStats>,
+    ) {
         let m = self.metrics;
-        m.set(Counter::Packets, reader.packets_read);
-        m.set(Counter::Decoded, reader.packets_decoded);
-        m.skipped(&reader.skipped);
+        m.set(Counter::Packets, read);
+        m.set(Counter::Decoded, decoded);
+        m.skipped(skipped);
         m.set(Counter::QueueDrops, self.dropped);
         if let Some(k) = kernel {
             m.kernel(k.received, k.dropped, k.if_dropped);

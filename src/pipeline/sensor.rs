@@ -3,6 +3,8 @@
 //! channels, data one way:
 //!
 //! ```text
+//! [live, --capture-threads M > 1: M capture threads (read + decode,
+//!     one AF_PACKET fanout group) ──decoded batches──▶ the reader's feeder]
 //! reader (capture + decode) ──Epoch──▶ N flow workers (shards of the table)
 //!     ──Finished──▶ order (epochs in order, sorted; connection context)
 //!     ──items──▶ inference (batching, ONNX Runtime)
@@ -18,6 +20,7 @@
 //! everything read so far is flushed through every stage.
 
 use super::alerts::{Sinks, Writer};
+use super::capture_threads;
 use super::counters::{memory, Counters, Metrics, CSV_OUTPUT};
 use super::csv::CsvSink;
 use super::inference::{self, Batch, Batching};
@@ -193,7 +196,7 @@ pub fn run(cfg: &SensorConfig) -> Result<SensorSummary, Error> {
             let names = paths.iter().map(|p| p.display().to_string()).collect();
             (files, None, names)
         }
-        Source::Live(o) => (Vec::new(), Some(LiveCapture::open(o)?), Vec::new()),
+        Source::Live(o) => (Vec::new(), Some(LiveCapture::open_group(o)?), Vec::new()),
     };
     let signals = Signals::install()?;
     let csv = match &cfg.flows_csv {
@@ -218,7 +221,10 @@ pub fn run(cfg: &SensorConfig) -> Result<SensorSummary, Error> {
             .clone()
             .map(|(target, format)| SyslogSink::new(target, format)),
         files: names,
-        iface: capture.as_ref().map(|c| c.iface().to_string()),
+        iface: capture
+            .as_ref()
+            .and_then(|c| c.first())
+            .map(|c| c.iface().to_string()),
         hook,
         stats_interval: cfg.stats_interval.filter(|d| !d.is_zero()),
         stats_at_exit: live || cfg.stats_interval.is_some(),
@@ -302,7 +308,11 @@ pub fn run(cfg: &SensorConfig) -> Result<SensorSummary, Error> {
             metrics,
         );
         let read = match capture {
-            Some(cap) => feeder.read_live(cap, t0),
+            Some(mut caps) if caps.len() == 1 => match caps.pop() {
+                Some(cap) => feeder.read_live(cap, t0),
+                None => Err(Error::Internal("no capture handle".into())),
+            },
+            Some(caps) => capture_threads::read_live(feeder, caps, t0),
             None => Ok(feeder.read_files(files, cfg.progress, cfg.per_file, t0)),
         };
         for h in worker_handles {
