@@ -91,7 +91,7 @@ struct Piece {
 }
 
 /// Rows per piece at most.
-const PIECE: usize = 4096;
+const PIECE: usize = 1024;
 
 /// Turns a worker's ended flows into pieces for the writer.
 struct Render<'a> {
