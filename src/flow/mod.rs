@@ -30,7 +30,10 @@ use crate::defaults;
 use crate::features::{Direction, FlowRecord};
 use crate::kdd::{Conn, ConnId, Transport};
 
+mod entry;
 mod key;
+
+use entry::{Entry, Rules};
 
 use crate::profile::Profile;
 pub use key::FlowKey;
@@ -178,20 +181,6 @@ pub struct FlowStats {
     pub evicted: u64,
 }
 
-struct Entry {
-    record: FlowRecord,
-    conn: Conn,
-    /// The input of the first packet.
-    source: u32,
-    src_is_a: bool,
-    /// FIN seen from the forward (bit 0) and backward (bit 1) side (fixed).
-    fins: u8,
-    /// Interim snapshots taken so far ([`FlowTable::interim`]).
-    interims: u32,
-    /// Packets of the flow at its latest interim snapshot (0: none yet).
-    snapped_packets: u64,
-}
-
 /// The flow table of one worker.
 ///
 /// Records live in a slab (`slots`, reused through `free`) and the hash map
@@ -271,42 +260,45 @@ impl FlowTable {
         self.index.insert(key, i);
     }
 
+    /// What the entries of flow `key` build their full state with.
+    fn rules(&self, key: &FlowKey) -> Rules {
+        Rules {
+            profile: self.cfg.profile,
+            activity_timeout_us: self.cfg.activity_timeout_us,
+            proto: key.proto,
+        }
+    }
+
     fn emit(
         &mut self,
         key: FlowKey,
-        mut e: Entry,
+        e: Entry,
         reason: EndReason,
         out: &mut impl FnMut(FinishedFlow),
     ) {
-        if self.cfg.profile.is_compat() && e.record.packets() < 2 {
+        if self.cfg.profile.is_compat() && e.packets() < 2 {
             self.stats.single_packet_discarded += 1;
             return;
         }
-        e.record.close();
+        let (src_is_a, source) = (e.src_is_a, e.source);
+        let Some(mut full) = e.into_full(&self.rules(&key)) else {
+            return;
+        };
+        full.record.close();
         self.stats.finished += 1;
         out(FinishedFlow {
             key,
-            src_is_a: e.src_is_a,
-            record: e.record,
-            conn: e.conn,
+            src_is_a,
+            record: full.record,
+            conn: full.conn,
             reason,
-            source: e.source,
+            source,
         });
     }
 
     fn new_entry(&mut self, p: &PacketMeta, src_is_a: bool) -> Entry {
         self.stats.started += 1;
-        let mut conn = Conn::default();
-        conn.add(p, true);
-        Entry {
-            record: FlowRecord::new(p, self.cfg.profile),
-            conn,
-            source: self.source,
-            src_is_a,
-            fins: 0,
-            interims: 0,
-            snapped_packets: 0,
-        }
+        Entry::new(p, src_is_a, self.source)
     }
 
     /// Why a flow's first packet already ends it, if it does (`fixed`: a
@@ -362,12 +354,7 @@ impl FlowTable {
         let mut open: Vec<(i64, FlowKey)> = self
             .index
             .iter()
-            .filter_map(|(k, &i)| {
-                slots
-                    .get(i as usize)?
-                    .as_ref()
-                    .map(|e| (e.record.last_us(), *k))
-            })
+            .filter_map(|(k, &i)| slots.get(i as usize)?.as_ref().map(|e| (e.last_us(), *k)))
             .collect();
         let n = (open.len() / 16).max(1);
         if n < open.len() {
@@ -396,10 +383,10 @@ impl FlowTable {
             self.open(key, &p, pkt_src_is_a, out);
             return;
         };
-        let (flow_timeout_us, activity_timeout_us) =
-            (self.cfg.flow_timeout_us, self.cfg.activity_timeout_us);
+        let flow_timeout_us = self.cfg.flow_timeout_us;
+        let rules = self.rules(&key);
         let Some(entry) = self.slot(i) else { return };
-        if p.ts_us.saturating_sub(entry.record.start_us()) > flow_timeout_us {
+        if p.ts_us.saturating_sub(entry.start_us()) > flow_timeout_us {
             // era: the new flow keeps the old flow's source and destination.
             let src_is_a = if compat { entry.src_is_a } else { pkt_src_is_a };
             let fresh = self.new_entry(&p, src_is_a);
@@ -417,7 +404,7 @@ impl FlowTable {
         }
         let kdd = self.cfg.profile == Profile::Kdd;
         let Some(entry) = self.slot(i) else { return };
-        if kdd && p.proto == 17 && pkt_src_is_a == entry.src_is_a && entry.conn.answered() {
+        if kdd && p.proto == 17 && pkt_src_is_a == entry.src_is_a && entry.answered() {
             // kdd: the originator's next request ends the answered record.
             if let Some(done) = self.remove(&key) {
                 self.emit(key, done, EndReason::Record, out);
@@ -439,14 +426,7 @@ impl FlowTable {
             Direction::Backward
         };
         let fin = p.flags.has(TcpFlags::FIN);
-        // era: the FIN packet that ends a flow skips the active/idle update.
-        if !(compat && fin) {
-            entry
-                .record
-                .update_active_idle(p.ts_us, activity_timeout_us);
-        }
-        entry.record.add(&p, dir);
-        entry.conn.add(&p, dir == Direction::Forward);
+        entry.add(&p, dir, &rules);
         let end = if compat {
             fin.then_some(EndReason::Fin)
         } else {
@@ -483,7 +463,7 @@ impl FlowTable {
                 slots
                     .get(i as usize)
                     .and_then(Option::as_ref)
-                    .is_some_and(|e| now_us.saturating_sub(e.record.start_us()) > timeout)
+                    .is_some_and(|e| now_us.saturating_sub(e.start_us()) > timeout)
             })
             .map(|(k, _)| *k)
             .collect();
@@ -506,28 +486,36 @@ impl FlowTable {
         if every_us <= 0 {
             return;
         }
+        let (profile, activity_timeout_us) = (self.cfg.profile, self.cfg.activity_timeout_us);
         for (key, &i) in &self.index {
             let Some(Some(e)) = self.slots.get_mut(i as usize) else {
                 continue;
             };
-            let age = now_us.saturating_sub(e.record.start_us());
+            let age = now_us.saturating_sub(e.start_us());
             let due = every_us.saturating_mul(i64::from(e.interims) + 1);
             if age < due {
                 continue;
             }
             // Skip the multiples that passed unseen (a late tick): one snapshot.
             e.interims = u32::try_from(age / every_us).unwrap_or(u32::MAX);
-            if e.record.packets() == e.snapped_packets {
+            if e.packets() == e.snapped_packets {
                 continue;
             }
-            e.snapped_packets = e.record.packets();
-            let mut record = e.record.clone();
-            record.close();
+            e.snapped_packets = e.packets();
+            let rules = Rules {
+                profile,
+                activity_timeout_us,
+                proto: key.proto,
+            };
+            let Some(mut full) = e.snapshot(&rules) else {
+                continue;
+            };
+            full.record.close();
             out(Snapshot {
                 key: *key,
                 src_is_a: e.src_is_a,
-                record,
-                conn: e.conn,
+                record: full.record,
+                conn: full.conn,
                 at_us: now_us,
                 source: e.source,
             });
@@ -547,7 +535,7 @@ impl FlowTable {
                 slots
                     .get(i as usize)?
                     .as_ref()
-                    .map(|e| (e.record.start_us(), k, i))
+                    .map(|e| (e.start_us(), k, i))
             })
             .collect();
         open.sort_unstable();

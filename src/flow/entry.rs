@@ -1,0 +1,257 @@
+//! One open flow's entry in the table: its first packets kept compactly, its
+//! full state only once it needs it.
+//!
+//! Most flows have two or three packets, and a [`FlowRecord`] is 512 bytes.
+//! An entry therefore keeps its first [`INLINE`] packets as [`Pkt`]s (only
+//! the fields that the per-packet update reads) and builds its record and
+//! its [`Conn`] ([`Full`], boxed) when its next packet comes, when it is
+//! snapshotted and when it ends, by replaying the kept packets through
+//! [`Full::new`] and [`Full::add`], the very update every later packet goes
+//! through. The features are thus the same as if the record had been built
+//! at the flow's first packet.
+//!
+//! Input: the table's packets, with their direction. Output: the flow's
+//! [`Full`] state, and what the table's own rules read before it exists
+//! (start, last packet, packets, whether the responder answered).
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+use crate::decode::{PacketMeta, TcpFlags};
+use crate::features::{Direction, FlowRecord};
+use crate::kdd::Conn;
+use crate::profile::Profile;
+
+/// Packets an entry keeps before it builds its full state.
+pub(super) const INLINE: usize = 3;
+
+/// What the per-packet update ([`FlowRecord::new`], [`FlowRecord::add`],
+/// [`FlowRecord::update_active_idle`], [`Conn::add`]) reads of a packet,
+/// with the packet's direction. A field those functions start to read
+/// must be added here and in [`Pkt::meta`].
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Pkt {
+    ts_us: i64,
+    payload_len: u32,
+    header_len: u32,
+    window: i32,
+    flags: TcpFlags,
+    icmp: Option<(u8, u8)>,
+    wrong_fragment: u8,
+    app_ok: bool,
+    forward: bool,
+}
+
+impl Pkt {
+    fn of(p: &PacketMeta, forward: bool) -> Self {
+        Self {
+            ts_us: p.ts_us,
+            payload_len: p.payload_len,
+            header_len: p.header_len,
+            window: p.window,
+            flags: p.flags,
+            icmp: p.icmp,
+            wrong_fragment: p.wrong_fragment,
+            app_ok: p.app_ok,
+            forward,
+        }
+    }
+
+    /// The packet again, as the update reads it (`proto`: the flow key's,
+    /// which is every packet's of the flow).
+    fn meta(&self, proto: u8) -> PacketMeta {
+        PacketMeta {
+            ts_us: self.ts_us,
+            proto,
+            payload_len: self.payload_len,
+            header_len: self.header_len,
+            window: self.window,
+            flags: self.flags,
+            icmp: self.icmp,
+            wrong_fragment: self.wrong_fragment,
+            app_ok: self.app_ok,
+            ..PacketMeta::default()
+        }
+    }
+
+    fn direction(&self) -> Direction {
+        if self.forward {
+            Direction::Forward
+        } else {
+            Direction::Backward
+        }
+    }
+}
+
+/// A flow's full state: its feature record and its connection's KDD state.
+#[derive(Debug, Clone)]
+pub(super) struct Full {
+    pub(super) record: FlowRecord,
+    pub(super) conn: Conn,
+}
+
+impl Full {
+    /// The state after the flow's first packet.
+    fn new(p: &PacketMeta, profile: Profile) -> Self {
+        let mut conn = Conn::default();
+        conn.add(p, true);
+        Self {
+            record: FlowRecord::new(p, profile),
+            conn,
+        }
+    }
+
+    /// Adds a packet after the first.
+    fn add(&mut self, p: &PacketMeta, dir: Direction, compat: bool, activity_timeout_us: i64) {
+        // era: the FIN packet that ends a flow skips the active/idle update.
+        if !(compat && p.flags.has(TcpFlags::FIN)) {
+            self.record.update_active_idle(p.ts_us, activity_timeout_us);
+        }
+        self.record.add(p, dir);
+        self.conn.add(p, dir == Direction::Forward);
+    }
+}
+
+/// What an entry's state is built with.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Rules {
+    pub(super) profile: Profile,
+    pub(super) activity_timeout_us: i64,
+    /// The flow key's protocol.
+    pub(super) proto: u8,
+}
+
+impl Rules {
+    fn build(&self, pkts: &[Pkt]) -> Option<Full> {
+        let (first, rest) = pkts.split_first()?;
+        let mut full = Full::new(&first.meta(self.proto), self.profile);
+        for p in rest {
+            self.add(&mut full, &p.meta(self.proto), p.direction());
+        }
+        Some(full)
+    }
+
+    fn add(&self, full: &mut Full, p: &PacketMeta, dir: Direction) {
+        let compat = self.profile.is_compat();
+        full.add(p, dir, compat, self.activity_timeout_us);
+    }
+}
+
+#[derive(Debug, Clone)]
+enum State {
+    /// The first `n` packets (at least one).
+    Small {
+        n: u8,
+        pkts: [Pkt; INLINE],
+    },
+    Full(Box<Full>),
+}
+
+/// One open flow.
+#[derive(Debug, Clone)]
+pub(super) struct Entry {
+    state: State,
+    /// The input of the first packet.
+    pub(super) source: u32,
+    pub(super) src_is_a: bool,
+    /// FIN seen from the forward (bit 0) and backward (bit 1) side (fixed).
+    pub(super) fins: u8,
+    /// Interim snapshots taken so far.
+    pub(super) interims: u32,
+    /// Packets of the flow at its latest interim snapshot (0: none yet).
+    pub(super) snapped_packets: u64,
+}
+
+impl Entry {
+    /// A flow with its first packet.
+    pub(super) fn new(p: &PacketMeta, src_is_a: bool, source: u32) -> Self {
+        let mut pkts = [Pkt::default(); INLINE];
+        if let Some(first) = pkts.first_mut() {
+            *first = Pkt::of(p, true);
+        }
+        Self {
+            state: State::Small { n: 1, pkts },
+            source,
+            src_is_a,
+            fins: 0,
+            interims: 0,
+            snapped_packets: 0,
+        }
+    }
+
+    fn kept(n: u8, pkts: &[Pkt; INLINE]) -> &[Pkt] {
+        pkts.get(..usize::from(n)).unwrap_or(pkts)
+    }
+
+    /// The first packet's time, µs.
+    pub(super) fn start_us(&self) -> i64 {
+        match &self.state {
+            State::Small { pkts, .. } => pkts.first().map_or(0, |p| p.ts_us),
+            State::Full(f) => f.record.start_us(),
+        }
+    }
+
+    /// The last packet's time, µs.
+    pub(super) fn last_us(&self) -> i64 {
+        match &self.state {
+            State::Small { n, pkts } => Self::kept(*n, pkts).last().map_or(0, |p| p.ts_us),
+            State::Full(f) => f.record.last_us(),
+        }
+    }
+
+    /// Packets in both directions.
+    pub(super) fn packets(&self) -> u64 {
+        match &self.state {
+            State::Small { n, .. } => u64::from(*n),
+            State::Full(f) => f.record.packets(),
+        }
+    }
+
+    /// True once the responder sent anything ([`Conn::answered`]).
+    pub(super) fn answered(&self) -> bool {
+        match &self.state {
+            State::Small { n, pkts } => Self::kept(*n, pkts).iter().any(|p| !p.forward),
+            State::Full(f) => f.conn.answered(),
+        }
+    }
+
+    /// Adds a packet after the first.
+    pub(super) fn add(&mut self, p: &PacketMeta, dir: Direction, rules: &Rules) {
+        if let State::Small { n, pkts } = &mut self.state {
+            if let Some(slot) = pkts.get_mut(usize::from(*n)) {
+                *slot = Pkt::of(p, dir == Direction::Forward);
+                *n += 1;
+                return;
+            }
+        }
+        if let Some(full) = self.full(rules) {
+            rules.add(full, p, dir);
+        }
+    }
+
+    /// The full state, built now if it was not yet.
+    fn full(&mut self, rules: &Rules) -> Option<&mut Full> {
+        if let State::Small { n, pkts } = &self.state {
+            let full = rules.build(Self::kept(*n, pkts))?;
+            self.state = State::Full(Box::new(full));
+        }
+        match &mut self.state {
+            State::Full(f) => Some(f),
+            State::Small { .. } => None,
+        }
+    }
+
+    /// A copy of the full state, leaving the entry as it is.
+    pub(super) fn snapshot(&self, rules: &Rules) -> Option<Full> {
+        match &self.state {
+            State::Small { n, pkts } => rules.build(Self::kept(*n, pkts)),
+            State::Full(f) => Some(Full::clone(f)),
+        }
+    }
+
+    /// The full state, for a flow that ends.
+    pub(super) fn into_full(self, rules: &Rules) -> Option<Full> {
+        match self.state {
+            State::Small { n, pkts } => rules.build(Self::kept(n, &pkts)),
+            State::Full(f) => Some(*f),
+        }
+    }
+}
