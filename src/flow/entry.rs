@@ -255,3 +255,17 @@ impl Entry {
         }
     }
 }
+#[cfg(test)]
+mod size_probe {
+    #[test]
+    fn probe() {
+        eprintln!(
+            "PROBE pkt {} entry {} opt {} full {} key {}",
+            std::mem::size_of::<super::Pkt>(),
+            std::mem::size_of::<super::Entry>(),
+            std::mem::size_of::<Option<super::Entry>>(),
+            std::mem::size_of::<super::Full>(),
+            std::mem::size_of::<crate::flow::FlowKey>()
+        );
+    }
+}

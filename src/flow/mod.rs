@@ -32,12 +32,13 @@ use crate::kdd::{Conn, ConnId, Transport};
 
 mod entry;
 mod key;
+mod slab;
 
 use entry::{Entry, Rules};
+use slab::Slab;
 
 use crate::profile::Profile;
 pub use key::FlowKey;
-use std::collections::HashMap;
 use std::time::Duration;
 
 /// Why a flow ended.
@@ -183,14 +184,12 @@ pub struct FlowStats {
 
 /// The flow table of one worker.
 ///
-/// Records live in a slab (`slots`, reused through `free`) and the hash map
-/// holds only slot numbers, so growing the map or ending a flow never moves a
-/// 512-byte record.
+/// Flows live in a [`Slab`] whose hash index holds only slot numbers; a
+/// flow's 512-byte record is built only once it has more than a few
+/// packets ([`entry`]).
 pub struct FlowTable {
     cfg: FlowConfig,
-    index: HashMap<FlowKey, u32>,
-    slots: Vec<Option<Entry>>,
-    free: Vec<u32>,
+    flows: Slab,
     clock_us: i64,
     stats: FlowStats,
     /// The input packets come from now (a capture file's index).
@@ -202,9 +201,7 @@ impl FlowTable {
     pub fn new(cfg: FlowConfig) -> Self {
         Self {
             cfg,
-            index: HashMap::with_capacity(1024),
-            slots: Vec::with_capacity(1024),
-            free: Vec::new(),
+            flows: Slab::with_capacity(1024),
             clock_us: i64::MIN,
             stats: FlowStats::default(),
             source: 0,
@@ -224,40 +221,21 @@ impl FlowTable {
 
     /// Flows currently open.
     pub fn len(&self) -> usize {
-        self.index.len()
+        self.flows.len()
     }
 
     /// True when no flow is open.
     pub fn is_empty(&self) -> bool {
-        self.index.is_empty()
+        self.flows.is_empty()
     }
 
     fn slot(&mut self, i: u32) -> Option<&mut Entry> {
-        self.slots.get_mut(i as usize).and_then(Option::as_mut)
+        self.flows.get_mut(i)
     }
 
     /// Removes a flow from the table and returns its entry.
     fn remove(&mut self, key: &FlowKey) -> Option<Entry> {
-        let i = self.index.remove(key)?;
-        let e = self.slots.get_mut(i as usize).and_then(Option::take);
-        self.free.push(i);
-        e
-    }
-
-    fn insert(&mut self, key: FlowKey, e: Entry) {
-        let i = match self.free.pop() {
-            Some(i) => {
-                if let Some(slot) = self.slots.get_mut(i as usize) {
-                    *slot = Some(e);
-                }
-                i
-            }
-            None => {
-                self.slots.push(Some(e));
-                (self.slots.len() - 1) as u32
-            }
-        };
-        self.index.insert(key, i);
+        self.flows.remove(key)
     }
 
     /// What the entries of flow `key` build their full state with.
@@ -339,22 +317,21 @@ impl FlowTable {
         if self
             .cfg
             .max_flows
-            .is_some_and(|max| self.index.len() >= max)
+            .is_some_and(|max| self.flows.len() >= max)
         {
             self.evict(out);
         }
-        self.insert(key, entry);
+        self.flows.insert(key, entry);
     }
 
     /// Ends the least recently active sixteenth of the open flows (at least
     /// one), oldest last packet first, with reason [`EndReason::Evicted`].
     /// Ending a batch at a time keeps the cost per evicted flow small.
     fn evict(&mut self, out: &mut impl FnMut(FinishedFlow)) {
-        let slots = &self.slots;
         let mut open: Vec<(i64, FlowKey)> = self
-            .index
+            .flows
             .iter()
-            .filter_map(|(k, &i)| slots.get(i as usize)?.as_ref().map(|e| (e.last_us(), *k)))
+            .map(|(_, k, e)| (e.last_us(), *k))
             .collect();
         let n = (open.len() / 16).max(1);
         if n < open.len() {
@@ -379,7 +356,7 @@ impl FlowTable {
             p.ts_us = self.clock_us;
         }
         let (key, pkt_src_is_a) = FlowKey::of(&p, self.cfg.profile);
-        let Some(i) = self.index.get(&key).copied() else {
+        let Some(i) = self.flows.find(&key) else {
             self.open(key, &p, pkt_src_is_a, out);
             return;
         };
@@ -455,17 +432,11 @@ impl FlowTable {
     /// capture's wall-clock tick, or a periodic sweep of packet time).
     pub fn sweep(&mut self, now_us: i64, out: &mut impl FnMut(FinishedFlow)) {
         let timeout = self.cfg.flow_timeout_us;
-        let slots = &self.slots;
         let expired: Vec<FlowKey> = self
-            .index
+            .flows
             .iter()
-            .filter(|(_, &i)| {
-                slots
-                    .get(i as usize)
-                    .and_then(Option::as_ref)
-                    .is_some_and(|e| now_us.saturating_sub(e.start_us()) > timeout)
-            })
-            .map(|(k, _)| *k)
+            .filter(|(_, _, e)| now_us.saturating_sub(e.start_us()) > timeout)
+            .map(|(_, k, _)| *k)
             .collect();
         for key in expired {
             if let Some(e) = self.remove(&key) {
@@ -487,10 +458,7 @@ impl FlowTable {
             return;
         }
         let (profile, activity_timeout_us) = (self.cfg.profile, self.cfg.activity_timeout_us);
-        for (key, &i) in &self.index {
-            let Some(Some(e)) = self.slots.get_mut(i as usize) else {
-                continue;
-            };
+        for (key, e) in self.flows.iter_mut() {
             let age = now_us.saturating_sub(e.start_us());
             let due = every_us.saturating_mul(i64::from(e.interims) + 1);
             if age < due {
@@ -527,24 +495,23 @@ impl FlowTable {
     pub fn drain(&mut self, out: &mut impl FnMut(FinishedFlow)) {
         self.clock_us = i64::MIN;
         // Sort small (start, key, slot) tuples, never the records themselves.
-        let slots = &self.slots;
-        let mut open: Vec<(i64, FlowKey, u32)> = self
-            .index
-            .drain()
-            .filter_map(|(k, i)| {
-                slots
-                    .get(i as usize)?
-                    .as_ref()
-                    .map(|e| (e.start_us(), k, i))
-            })
+        // Sort (start, slot) pairs by (start, key): the keys stay in their
+        // slots, so the sort needs 16 bytes a flow, not 64.
+        let mut open: Vec<(i64, u32)> = self
+            .flows
+            .iter()
+            .map(|(i, _, e)| (e.start_us(), i))
             .collect();
-        open.sort_unstable();
-        for (_, key, i) in open {
-            if let Some(e) = self.slots.get_mut(i as usize).and_then(Option::take) {
+        let flows = &self.flows;
+        open.sort_unstable_by(|x, y| {
+            x.0.cmp(&y.0)
+                .then_with(|| flows.key(x.1).cmp(&flows.key(y.1)))
+        });
+        for (_, i) in open {
+            if let Some((key, e)) = self.flows.take(i) {
                 self.emit(key, e, EndReason::EndOfInput, out);
             }
         }
-        self.slots.clear();
-        self.free.clear();
+        self.flows.clear();
     }
 }
