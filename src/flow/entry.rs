@@ -25,55 +25,70 @@ pub(super) const INLINE: usize = 3;
 
 /// What the per-packet update ([`FlowRecord::new`], [`FlowRecord::add`],
 /// [`FlowRecord::update_active_idle`], [`Conn::add`]) reads of a packet,
-/// with the packet's direction. A field those functions start to read
-/// must be added here and in [`Pkt::meta`].
+/// with the packet's direction, in 20 bytes: its time as an offset from the
+/// flow's start, its header length in 16 bits (a packet whose values do not
+/// fit is not kept: the entry builds its full state instead). A field those
+/// functions start to read must be added here and in [`Pkt::meta`].
 #[derive(Debug, Clone, Copy, Default)]
 pub(super) struct Pkt {
-    ts_us: i64,
+    /// µs after the flow's first packet (compat: before it, too).
+    dt_us: i32,
     payload_len: u32,
-    header_len: u32,
     window: i32,
+    header_len: u16,
     flags: TcpFlags,
     icmp: Option<(u8, u8)>,
     wrong_fragment: u8,
-    app_ok: bool,
-    forward: bool,
+    /// [`Pkt::FORWARD`] and [`Pkt::APP_OK`].
+    bits: u8,
 }
 
 impl Pkt {
-    fn of(p: &PacketMeta, forward: bool) -> Self {
-        Self {
-            ts_us: p.ts_us,
+    const FORWARD: u8 = 1;
+    const APP_OK: u8 = 2;
+
+    /// The packet, when its values fit (`start_us`: the flow's first
+    /// packet's time).
+    fn of(p: &PacketMeta, forward: bool, start_us: i64) -> Option<Self> {
+        Some(Self {
+            dt_us: i32::try_from(p.ts_us.checked_sub(start_us)?).ok()?,
             payload_len: p.payload_len,
-            header_len: p.header_len,
             window: p.window,
+            header_len: u16::try_from(p.header_len).ok()?,
             flags: p.flags,
             icmp: p.icmp,
             wrong_fragment: p.wrong_fragment,
-            app_ok: p.app_ok,
-            forward,
-        }
+            bits: if forward { Self::FORWARD } else { 0 } | if p.app_ok { Self::APP_OK } else { 0 },
+        })
+    }
+
+    fn ts_us(&self, start_us: i64) -> i64 {
+        start_us + i64::from(self.dt_us)
+    }
+
+    fn forward(&self) -> bool {
+        self.bits & Self::FORWARD != 0
     }
 
     /// The packet again, as the update reads it (`proto`: the flow key's,
     /// which is every packet's of the flow).
-    fn meta(&self, proto: u8) -> PacketMeta {
+    fn meta(&self, start_us: i64, proto: u8) -> PacketMeta {
         PacketMeta {
-            ts_us: self.ts_us,
+            ts_us: self.ts_us(start_us),
             proto,
             payload_len: self.payload_len,
-            header_len: self.header_len,
+            header_len: u32::from(self.header_len),
             window: self.window,
             flags: self.flags,
             icmp: self.icmp,
             wrong_fragment: self.wrong_fragment,
-            app_ok: self.app_ok,
+            app_ok: self.bits & Self::APP_OK != 0,
             ..PacketMeta::default()
         }
     }
 
     fn direction(&self) -> Direction {
-        if self.forward {
+        if self.forward() {
             Direction::Forward
         } else {
             Direction::Backward
@@ -120,11 +135,11 @@ pub(super) struct Rules {
 }
 
 impl Rules {
-    fn build(&self, pkts: &[Pkt]) -> Option<Full> {
+    fn build(&self, start_us: i64, pkts: &[Pkt]) -> Option<Full> {
         let (first, rest) = pkts.split_first()?;
-        let mut full = Full::new(&first.meta(self.proto), self.profile);
+        let mut full = Full::new(&first.meta(start_us, self.proto), self.profile);
         for p in rest {
-            self.add(&mut full, &p.meta(self.proto), p.direction());
+            self.add(&mut full, &p.meta(start_us, self.proto), p.direction());
         }
         Some(full)
     }
@@ -137,8 +152,9 @@ impl Rules {
 
 #[derive(Debug, Clone)]
 enum State {
-    /// The first `n` packets (at least one).
+    /// The first `n` packets (at least one), the first at `start_us`.
     Small {
+        start_us: i64,
         n: u8,
         pkts: [Pkt; INLINE],
     },
@@ -162,13 +178,23 @@ pub(super) struct Entry {
 
 impl Entry {
     /// A flow with its first packet.
-    pub(super) fn new(p: &PacketMeta, src_is_a: bool, source: u32) -> Self {
-        let mut pkts = [Pkt::default(); INLINE];
-        if let Some(first) = pkts.first_mut() {
-            *first = Pkt::of(p, true);
-        }
+    pub(super) fn new(p: &PacketMeta, src_is_a: bool, source: u32, rules: &Rules) -> Self {
+        let state = match Pkt::of(p, true, p.ts_us) {
+            Some(first) => {
+                let mut pkts = [Pkt::default(); INLINE];
+                if let Some(slot) = pkts.first_mut() {
+                    *slot = first;
+                }
+                State::Small {
+                    start_us: p.ts_us,
+                    n: 1,
+                    pkts,
+                }
+            }
+            None => State::Full(Box::new(Full::new(p, rules.profile))),
+        };
         Self {
-            state: State::Small { n: 1, pkts },
+            state,
             source,
             src_is_a,
             fins: 0,
@@ -184,7 +210,7 @@ impl Entry {
     /// The first packet's time, µs.
     pub(super) fn start_us(&self) -> i64 {
         match &self.state {
-            State::Small { pkts, .. } => pkts.first().map_or(0, |p| p.ts_us),
+            State::Small { start_us, .. } => *start_us,
             State::Full(f) => f.record.start_us(),
         }
     }
@@ -192,7 +218,9 @@ impl Entry {
     /// The last packet's time, µs.
     pub(super) fn last_us(&self) -> i64 {
         match &self.state {
-            State::Small { n, pkts } => Self::kept(*n, pkts).last().map_or(0, |p| p.ts_us),
+            State::Small { start_us, n, pkts } => Self::kept(*n, pkts)
+                .last()
+                .map_or(*start_us, |p| p.ts_us(*start_us)),
             State::Full(f) => f.record.last_us(),
         }
     }
@@ -208,16 +236,18 @@ impl Entry {
     /// True once the responder sent anything ([`Conn::answered`]).
     pub(super) fn answered(&self) -> bool {
         match &self.state {
-            State::Small { n, pkts } => Self::kept(*n, pkts).iter().any(|p| !p.forward),
+            State::Small { n, pkts, .. } => Self::kept(*n, pkts).iter().any(|p| !p.forward()),
             State::Full(f) => f.conn.answered(),
         }
     }
 
     /// Adds a packet after the first.
     pub(super) fn add(&mut self, p: &PacketMeta, dir: Direction, rules: &Rules) {
-        if let State::Small { n, pkts } = &mut self.state {
-            if let Some(slot) = pkts.get_mut(usize::from(*n)) {
-                *slot = Pkt::of(p, dir == Direction::Forward);
+        if let State::Small { start_us, n, pkts } = &mut self.state {
+            let slot = pkts.get_mut(usize::from(*n));
+            let pkt = Pkt::of(p, dir == Direction::Forward, *start_us);
+            if let (Some(slot), Some(pkt)) = (slot, pkt) {
+                *slot = pkt;
                 *n += 1;
                 return;
             }
@@ -229,8 +259,8 @@ impl Entry {
 
     /// The full state, built now if it was not yet.
     fn full(&mut self, rules: &Rules) -> Option<&mut Full> {
-        if let State::Small { n, pkts } = &self.state {
-            let full = rules.build(Self::kept(*n, pkts))?;
+        if let State::Small { start_us, n, pkts } = &self.state {
+            let full = rules.build(*start_us, Self::kept(*n, pkts))?;
             self.state = State::Full(Box::new(full));
         }
         match &mut self.state {
@@ -242,7 +272,7 @@ impl Entry {
     /// A copy of the full state, leaving the entry as it is.
     pub(super) fn snapshot(&self, rules: &Rules) -> Option<Full> {
         match &self.state {
-            State::Small { n, pkts } => rules.build(Self::kept(*n, pkts)),
+            State::Small { start_us, n, pkts } => rules.build(*start_us, Self::kept(*n, pkts)),
             State::Full(f) => Some(Full::clone(f)),
         }
     }
@@ -250,7 +280,7 @@ impl Entry {
     /// The full state, for a flow that ends.
     pub(super) fn into_full(self, rules: &Rules) -> Option<Full> {
         match self.state {
-            State::Small { n, pkts } => rules.build(Self::kept(n, &pkts)),
+            State::Small { start_us, n, pkts } => rules.build(start_us, Self::kept(n, &pkts)),
             State::Full(f) => Some(*f),
         }
     }

@@ -274,9 +274,9 @@ impl FlowTable {
         });
     }
 
-    fn new_entry(&mut self, p: &PacketMeta, src_is_a: bool) -> Entry {
+    fn new_entry(&mut self, key: &FlowKey, p: &PacketMeta, src_is_a: bool) -> Entry {
         self.stats.started += 1;
-        Entry::new(p, src_is_a, self.source)
+        Entry::new(p, src_is_a, self.source, &self.rules(key))
     }
 
     /// Why a flow's first packet already ends it, if it does (`fixed`: a
@@ -309,7 +309,7 @@ impl FlowTable {
         src_is_a: bool,
         out: &mut impl FnMut(FinishedFlow),
     ) {
-        let entry = self.new_entry(p, src_is_a);
+        let entry = self.new_entry(&key, p, src_is_a);
         if let Some(reason) = self.ends_at_once(p) {
             self.emit(key, entry, reason, out);
             return;
@@ -366,7 +366,7 @@ impl FlowTable {
         if p.ts_us.saturating_sub(entry.start_us()) > flow_timeout_us {
             // era: the new flow keeps the old flow's source and destination.
             let src_is_a = if compat { entry.src_is_a } else { pkt_src_is_a };
-            let fresh = self.new_entry(&p, src_is_a);
+            let fresh = self.new_entry(&key, &p, src_is_a);
             let ends_at_once = self.ends_at_once(&p);
             // The new flow takes the old one's slot: the index is not touched.
             let Some(slot) = self.slot(i) else { return };
