@@ -101,6 +101,8 @@ impl Pkt {
 pub(super) struct Full {
     pub(super) record: FlowRecord,
     pub(super) conn: Conn,
+    /// Packets of the flow at its latest interim snapshot (0: none yet).
+    snapped: u64,
 }
 
 impl Full {
@@ -111,6 +113,7 @@ impl Full {
         Self {
             record: FlowRecord::new(p, profile),
             conn,
+            snapped: 0,
         }
     }
 
@@ -152,10 +155,12 @@ impl Rules {
 
 #[derive(Debug, Clone)]
 enum State {
-    /// The first `n` packets (at least one), the first at `start_us`.
+    /// The first `n` packets (at least one), the first at `start_us`;
+    /// `snapped`: packets at the latest interim snapshot (0: none yet).
     Small {
         start_us: i64,
         n: u8,
+        snapped: u8,
         pkts: [Pkt; INLINE],
     },
     Full(Box<Full>),
@@ -172,8 +177,6 @@ pub(super) struct Entry {
     pub(super) fins: u8,
     /// Interim snapshots taken so far.
     pub(super) interims: u32,
-    /// Packets of the flow at its latest interim snapshot (0: none yet).
-    pub(super) snapped_packets: u64,
 }
 
 impl Entry {
@@ -188,6 +191,7 @@ impl Entry {
                 State::Small {
                     start_us: p.ts_us,
                     n: 1,
+                    snapped: 0,
                     pkts,
                 }
             }
@@ -199,7 +203,6 @@ impl Entry {
             src_is_a,
             fins: 0,
             interims: 0,
-            snapped_packets: 0,
         }
     }
 
@@ -218,7 +221,9 @@ impl Entry {
     /// The last packet's time, µs.
     pub(super) fn last_us(&self) -> i64 {
         match &self.state {
-            State::Small { start_us, n, pkts } => Self::kept(*n, pkts)
+            State::Small {
+                start_us, n, pkts, ..
+            } => Self::kept(*n, pkts)
                 .last()
                 .map_or(*start_us, |p| p.ts_us(*start_us)),
             State::Full(f) => f.record.last_us(),
@@ -243,7 +248,10 @@ impl Entry {
 
     /// Adds a packet after the first.
     pub(super) fn add(&mut self, p: &PacketMeta, dir: Direction, rules: &Rules) {
-        if let State::Small { start_us, n, pkts } = &mut self.state {
+        if let State::Small {
+            start_us, n, pkts, ..
+        } = &mut self.state
+        {
             let slot = pkts.get_mut(usize::from(*n));
             let pkt = Pkt::of(p, dir == Direction::Forward, *start_us);
             if let (Some(slot), Some(pkt)) = (slot, pkt) {
@@ -259,8 +267,15 @@ impl Entry {
 
     /// The full state, built now if it was not yet.
     fn full(&mut self, rules: &Rules) -> Option<&mut Full> {
-        if let State::Small { start_us, n, pkts } = &self.state {
-            let full = rules.build(*start_us, Self::kept(*n, pkts))?;
+        if let State::Small {
+            start_us,
+            n,
+            snapped,
+            pkts,
+        } = &self.state
+        {
+            let mut full = rules.build(*start_us, Self::kept(*n, pkts))?;
+            full.snapped = u64::from(*snapped);
             self.state = State::Full(Box::new(full));
         }
         match &mut self.state {
@@ -269,10 +284,28 @@ impl Entry {
         }
     }
 
+    /// True when the flow had packets since its latest interim snapshot
+    /// (or has none yet), which it now marks as snapped.
+    pub(super) fn mark_snapped(&mut self) -> bool {
+        let (now, snapped) = match &mut self.state {
+            State::Small { n, snapped, .. } => {
+                let now = *n;
+                (u64::from(now), std::mem::replace(snapped, now).into())
+            }
+            State::Full(f) => {
+                let now = f.record.packets();
+                (now, std::mem::replace(&mut f.snapped, now))
+            }
+        };
+        now != snapped
+    }
+
     /// A copy of the full state, leaving the entry as it is.
     pub(super) fn snapshot(&self, rules: &Rules) -> Option<Full> {
         match &self.state {
-            State::Small { start_us, n, pkts } => rules.build(*start_us, Self::kept(*n, pkts)),
+            State::Small {
+                start_us, n, pkts, ..
+            } => rules.build(*start_us, Self::kept(*n, pkts)),
             State::Full(f) => Some(Full::clone(f)),
         }
     }
@@ -280,7 +313,9 @@ impl Entry {
     /// The full state, for a flow that ends.
     pub(super) fn into_full(self, rules: &Rules) -> Option<Full> {
         match self.state {
-            State::Small { start_us, n, pkts } => rules.build(start_us, Self::kept(n, &pkts)),
+            State::Small {
+                start_us, n, pkts, ..
+            } => rules.build(start_us, Self::kept(n, &pkts)),
             State::Full(f) => Some(*f),
         }
     }

@@ -466,10 +466,9 @@ impl FlowTable {
             }
             // Skip the multiples that passed unseen (a late tick): one snapshot.
             e.interims = u32::try_from(age / every_us).unwrap_or(u32::MAX);
-            if e.packets() == e.snapped_packets {
+            if !e.mark_snapped() {
                 continue;
             }
-            e.snapped_packets = e.packets();
             let rules = Rules {
                 profile,
                 activity_timeout_us,
