@@ -321,16 +321,85 @@ impl Entry {
     }
 }
 #[cfg(test)]
-mod size_probe {
+mod tests {
+    use super::*;
+    use crate::decode::Fragment;
+
+    fn packet(i: u32, ts_us: i64) -> PacketMeta {
+        PacketMeta {
+            ts_us,
+            proto: 6,
+            payload_len: i * 37 % 11,
+            padding_len: i % 3,
+            header_len: 20 + 4 * (i % 4),
+            flags: TcpFlags([0x02, 0x12, 0x10, 0x18, 0x11, 0x04, 0x29][i as usize % 7]),
+            window: 1000 + i as i32,
+            icmp: (i % 2 == 1).then_some((8, i as u8)),
+            frag: (i % 6 == 5).then_some(Fragment::default()),
+            app_ok: i % 4 == 1,
+            wrong_fragment: if i % 3 == 2 { 3 } else { 0 },
+            ..PacketMeta::default()
+        }
+    }
+
+    /// The entry's state, built late from its kept packets, is the state
+    /// built at the first packet, whatever the flow's length, and also when
+    /// a packet's time or header length does not fit a kept packet.
     #[test]
-    fn probe() {
-        eprintln!(
-            "PROBE pkt {} entry {} opt {} full {} key {}",
-            std::mem::size_of::<super::Pkt>(),
-            std::mem::size_of::<super::Entry>(),
-            std::mem::size_of::<Option<super::Entry>>(),
-            std::mem::size_of::<super::Full>(),
-            std::mem::size_of::<crate::flow::FlowKey>()
-        );
+    fn late_state_is_the_eager_state() {
+        let gaps = [
+            vec![10, 7_000_000, 3, 0, 2_000_000, 1],
+            vec![-5, 3_000_000_000, 4, 9],
+            vec![1, 2, 3, 4, 5, 6],
+        ];
+        for profile in [Profile::Cic2018, Profile::Fixed, Profile::Kdd] {
+            for gap in &gaps {
+                for len in 1..=gap.len() + 1 {
+                    let rules = Rules {
+                        profile,
+                        activity_timeout_us: 5_000_000,
+                        proto: 6,
+                    };
+                    let mut ts = 1_700_000_000_000_000i64;
+                    let first = packet(0, ts);
+                    let mut entry = Entry::new(&first, true, 0, &rules);
+                    let mut eager = Full::new(&first, profile);
+                    for i in 1..len {
+                        ts += gap.get(i - 1).copied().unwrap_or(0);
+                        let mut p = packet(i as u32, ts);
+                        if i == 2 && gap.first() == Some(&1) {
+                            p.header_len = 70_000;
+                        }
+                        let dir = if i % 2 == 0 {
+                            Direction::Forward
+                        } else {
+                            Direction::Backward
+                        };
+                        entry.add(&p, dir, &rules);
+                        rules.add(&mut eager, &p, dir);
+                        assert_eq!(entry.packets(), eager.record.packets());
+                        assert_eq!(entry.start_us(), eager.record.start_us());
+                        assert_eq!(entry.last_us(), eager.record.last_us());
+                        assert_eq!(entry.answered(), eager.conn.answered());
+                    }
+                    // Debug spelling: NaN statistics of empty directions
+                    // are equal there, and -0.0 differs from 0.0.
+                    let want = format!("{:?} {:?}", eager.record, eager.conn);
+                    let late = entry.snapshot(&rules).expect("state");
+                    let got = format!("{:?} {:?}", late.record, late.conn);
+                    assert_eq!(got, want, "{profile:?} {gap:?} {len}");
+                    let late = entry.into_full(&rules).expect("state");
+                    let got = format!("{:?} {:?}", late.record, late.conn);
+                    assert_eq!(got, want, "{profile:?} {gap:?} {len}");
+                }
+            }
+        }
+    }
+
+    /// A flow of up to three packets costs its slot 88 bytes, not the
+    /// 512 of a record.
+    #[test]
+    fn small_entry() {
+        assert!(std::mem::size_of::<Entry>() <= 88);
     }
 }
