@@ -184,9 +184,10 @@ pub struct FlowStats {
 
 /// The flow table of one worker.
 ///
-/// Flows live in a [`Slab`] whose hash index holds only slot numbers; a
-/// flow's 512-byte record is built only once it has more than a few
-/// packets ([`entry`]).
+/// Flows live in a slab whose hash index holds only slot numbers; a flow's
+/// 512-byte record is built only once it has more than three packets, or
+/// when it is snapshotted or ends (until then its packets are kept in 20
+/// bytes each, and replayed through the same update).
 pub struct FlowTable {
     cfg: FlowConfig,
     flows: Slab,
