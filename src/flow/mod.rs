@@ -30,11 +30,15 @@ use crate::defaults;
 use crate::features::{Direction, FlowRecord};
 use crate::kdd::{Conn, ConnId, Transport};
 
+mod entry;
 mod key;
+mod slab;
+
+use entry::{Entry, Rules};
+use slab::Slab;
 
 use crate::profile::Profile;
 pub use key::FlowKey;
-use std::collections::HashMap;
 use std::time::Duration;
 
 /// Why a flow ended.
@@ -178,30 +182,15 @@ pub struct FlowStats {
     pub evicted: u64,
 }
 
-struct Entry {
-    record: FlowRecord,
-    conn: Conn,
-    /// The input of the first packet.
-    source: u32,
-    src_is_a: bool,
-    /// FIN seen from the forward (bit 0) and backward (bit 1) side (fixed).
-    fins: u8,
-    /// Interim snapshots taken so far ([`FlowTable::interim`]).
-    interims: u32,
-    /// Packets of the flow at its latest interim snapshot (0: none yet).
-    snapped_packets: u64,
-}
-
 /// The flow table of one worker.
 ///
-/// Records live in a slab (`slots`, reused through `free`) and the hash map
-/// holds only slot numbers, so growing the map or ending a flow never moves a
-/// 512-byte record.
+/// Flows live in a slab whose hash index holds only slot numbers; a flow's
+/// 512-byte record is built only once it has more than three packets, or
+/// when it is snapshotted or ends (until then its packets are kept in 20
+/// bytes each, and replayed through the same update).
 pub struct FlowTable {
     cfg: FlowConfig,
-    index: HashMap<FlowKey, u32>,
-    slots: Vec<Option<Entry>>,
-    free: Vec<u32>,
+    flows: Slab,
     clock_us: i64,
     stats: FlowStats,
     /// The input packets come from now (a capture file's index).
@@ -213,9 +202,7 @@ impl FlowTable {
     pub fn new(cfg: FlowConfig) -> Self {
         Self {
             cfg,
-            index: HashMap::with_capacity(1024),
-            slots: Vec::with_capacity(1024),
-            free: Vec::new(),
+            flows: Slab::with_capacity(1024),
             clock_us: i64::MIN,
             stats: FlowStats::default(),
             source: 0,
@@ -235,78 +222,62 @@ impl FlowTable {
 
     /// Flows currently open.
     pub fn len(&self) -> usize {
-        self.index.len()
+        self.flows.len()
     }
 
     /// True when no flow is open.
     pub fn is_empty(&self) -> bool {
-        self.index.is_empty()
+        self.flows.is_empty()
     }
 
     fn slot(&mut self, i: u32) -> Option<&mut Entry> {
-        self.slots.get_mut(i as usize).and_then(Option::as_mut)
+        self.flows.get_mut(i)
     }
 
     /// Removes a flow from the table and returns its entry.
     fn remove(&mut self, key: &FlowKey) -> Option<Entry> {
-        let i = self.index.remove(key)?;
-        let e = self.slots.get_mut(i as usize).and_then(Option::take);
-        self.free.push(i);
-        e
+        self.flows.remove(key)
     }
 
-    fn insert(&mut self, key: FlowKey, e: Entry) {
-        let i = match self.free.pop() {
-            Some(i) => {
-                if let Some(slot) = self.slots.get_mut(i as usize) {
-                    *slot = Some(e);
-                }
-                i
-            }
-            None => {
-                self.slots.push(Some(e));
-                (self.slots.len() - 1) as u32
-            }
-        };
-        self.index.insert(key, i);
+    /// What the entries of flow `key` build their full state with.
+    fn rules(&self, key: &FlowKey) -> Rules {
+        Rules {
+            profile: self.cfg.profile,
+            activity_timeout_us: self.cfg.activity_timeout_us,
+            proto: key.proto,
+        }
     }
 
     fn emit(
         &mut self,
         key: FlowKey,
-        mut e: Entry,
+        e: Entry,
         reason: EndReason,
         out: &mut impl FnMut(FinishedFlow),
     ) {
-        if self.cfg.profile.is_compat() && e.record.packets() < 2 {
+        if self.cfg.profile.is_compat() && e.packets() < 2 {
             self.stats.single_packet_discarded += 1;
             return;
         }
-        e.record.close();
+        let (src_is_a, source) = (e.src_is_a, e.source);
+        let Some(mut full) = e.into_full(&self.rules(&key)) else {
+            return;
+        };
+        full.record.close();
         self.stats.finished += 1;
         out(FinishedFlow {
             key,
-            src_is_a: e.src_is_a,
-            record: e.record,
-            conn: e.conn,
+            src_is_a,
+            record: full.record,
+            conn: full.conn,
             reason,
-            source: e.source,
+            source,
         });
     }
 
-    fn new_entry(&mut self, p: &PacketMeta, src_is_a: bool) -> Entry {
+    fn new_entry(&mut self, key: &FlowKey, p: &PacketMeta, src_is_a: bool) -> Entry {
         self.stats.started += 1;
-        let mut conn = Conn::default();
-        conn.add(p, true);
-        Entry {
-            record: FlowRecord::new(p, self.cfg.profile),
-            conn,
-            source: self.source,
-            src_is_a,
-            fins: 0,
-            interims: 0,
-            snapped_packets: 0,
-        }
+        Entry::new(p, src_is_a, self.source, &self.rules(key))
     }
 
     /// Why a flow's first packet already ends it, if it does (`fixed`: a
@@ -339,7 +310,7 @@ impl FlowTable {
         src_is_a: bool,
         out: &mut impl FnMut(FinishedFlow),
     ) {
-        let entry = self.new_entry(p, src_is_a);
+        let entry = self.new_entry(&key, p, src_is_a);
         if let Some(reason) = self.ends_at_once(p) {
             self.emit(key, entry, reason, out);
             return;
@@ -347,27 +318,21 @@ impl FlowTable {
         if self
             .cfg
             .max_flows
-            .is_some_and(|max| self.index.len() >= max)
+            .is_some_and(|max| self.flows.len() >= max)
         {
             self.evict(out);
         }
-        self.insert(key, entry);
+        self.flows.insert(key, entry);
     }
 
     /// Ends the least recently active sixteenth of the open flows (at least
     /// one), oldest last packet first, with reason [`EndReason::Evicted`].
     /// Ending a batch at a time keeps the cost per evicted flow small.
     fn evict(&mut self, out: &mut impl FnMut(FinishedFlow)) {
-        let slots = &self.slots;
         let mut open: Vec<(i64, FlowKey)> = self
-            .index
+            .flows
             .iter()
-            .filter_map(|(k, &i)| {
-                slots
-                    .get(i as usize)?
-                    .as_ref()
-                    .map(|e| (e.record.last_us(), *k))
-            })
+            .map(|(_, k, e)| (e.last_us(), *k))
             .collect();
         let n = (open.len() / 16).max(1);
         if n < open.len() {
@@ -392,17 +357,17 @@ impl FlowTable {
             p.ts_us = self.clock_us;
         }
         let (key, pkt_src_is_a) = FlowKey::of(&p, self.cfg.profile);
-        let Some(i) = self.index.get(&key).copied() else {
+        let Some(i) = self.flows.find(&key) else {
             self.open(key, &p, pkt_src_is_a, out);
             return;
         };
-        let (flow_timeout_us, activity_timeout_us) =
-            (self.cfg.flow_timeout_us, self.cfg.activity_timeout_us);
+        let flow_timeout_us = self.cfg.flow_timeout_us;
+        let rules = self.rules(&key);
         let Some(entry) = self.slot(i) else { return };
-        if p.ts_us.saturating_sub(entry.record.start_us()) > flow_timeout_us {
+        if p.ts_us.saturating_sub(entry.start_us()) > flow_timeout_us {
             // era: the new flow keeps the old flow's source and destination.
             let src_is_a = if compat { entry.src_is_a } else { pkt_src_is_a };
-            let fresh = self.new_entry(&p, src_is_a);
+            let fresh = self.new_entry(&key, &p, src_is_a);
             let ends_at_once = self.ends_at_once(&p);
             // The new flow takes the old one's slot: the index is not touched.
             let Some(slot) = self.slot(i) else { return };
@@ -417,7 +382,7 @@ impl FlowTable {
         }
         let kdd = self.cfg.profile == Profile::Kdd;
         let Some(entry) = self.slot(i) else { return };
-        if kdd && p.proto == 17 && pkt_src_is_a == entry.src_is_a && entry.conn.answered() {
+        if kdd && p.proto == 17 && pkt_src_is_a == entry.src_is_a && entry.answered() {
             // kdd: the originator's next request ends the answered record.
             if let Some(done) = self.remove(&key) {
                 self.emit(key, done, EndReason::Record, out);
@@ -439,14 +404,7 @@ impl FlowTable {
             Direction::Backward
         };
         let fin = p.flags.has(TcpFlags::FIN);
-        // era: the FIN packet that ends a flow skips the active/idle update.
-        if !(compat && fin) {
-            entry
-                .record
-                .update_active_idle(p.ts_us, activity_timeout_us);
-        }
-        entry.record.add(&p, dir);
-        entry.conn.add(&p, dir == Direction::Forward);
+        entry.add(&p, dir, &rules);
         let end = if compat {
             fin.then_some(EndReason::Fin)
         } else {
@@ -475,17 +433,11 @@ impl FlowTable {
     /// capture's wall-clock tick, or a periodic sweep of packet time).
     pub fn sweep(&mut self, now_us: i64, out: &mut impl FnMut(FinishedFlow)) {
         let timeout = self.cfg.flow_timeout_us;
-        let slots = &self.slots;
         let expired: Vec<FlowKey> = self
-            .index
+            .flows
             .iter()
-            .filter(|(_, &i)| {
-                slots
-                    .get(i as usize)
-                    .and_then(Option::as_ref)
-                    .is_some_and(|e| now_us.saturating_sub(e.record.start_us()) > timeout)
-            })
-            .map(|(k, _)| *k)
+            .filter(|(_, _, e)| now_us.saturating_sub(e.start_us()) > timeout)
+            .map(|(_, k, _)| *k)
             .collect();
         for key in expired {
             if let Some(e) = self.remove(&key) {
@@ -506,28 +458,32 @@ impl FlowTable {
         if every_us <= 0 {
             return;
         }
-        for (key, &i) in &self.index {
-            let Some(Some(e)) = self.slots.get_mut(i as usize) else {
-                continue;
-            };
-            let age = now_us.saturating_sub(e.record.start_us());
+        let (profile, activity_timeout_us) = (self.cfg.profile, self.cfg.activity_timeout_us);
+        for (key, e) in self.flows.iter_mut() {
+            let age = now_us.saturating_sub(e.start_us());
             let due = every_us.saturating_mul(i64::from(e.interims) + 1);
             if age < due {
                 continue;
             }
             // Skip the multiples that passed unseen (a late tick): one snapshot.
             e.interims = u32::try_from(age / every_us).unwrap_or(u32::MAX);
-            if e.record.packets() == e.snapped_packets {
+            if !e.mark_snapped() {
                 continue;
             }
-            e.snapped_packets = e.record.packets();
-            let mut record = e.record.clone();
-            record.close();
+            let rules = Rules {
+                profile,
+                activity_timeout_us,
+                proto: key.proto,
+            };
+            let Some(mut full) = e.snapshot(&rules) else {
+                continue;
+            };
+            full.record.close();
             out(Snapshot {
                 key: *key,
                 src_is_a: e.src_is_a,
-                record,
-                conn: e.conn,
+                record: full.record,
+                conn: full.conn,
                 at_us: now_us,
                 source: e.source,
             });
@@ -539,24 +495,23 @@ impl FlowTable {
     pub fn drain(&mut self, out: &mut impl FnMut(FinishedFlow)) {
         self.clock_us = i64::MIN;
         // Sort small (start, key, slot) tuples, never the records themselves.
-        let slots = &self.slots;
-        let mut open: Vec<(i64, FlowKey, u32)> = self
-            .index
-            .drain()
-            .filter_map(|(k, i)| {
-                slots
-                    .get(i as usize)?
-                    .as_ref()
-                    .map(|e| (e.record.start_us(), k, i))
-            })
+        // Sort (start, slot) pairs by (start, key): the keys stay in their
+        // slots, so the sort needs 16 bytes a flow, not 64.
+        let mut open: Vec<(i64, u32)> = self
+            .flows
+            .iter()
+            .map(|(i, _, e)| (e.start_us(), i))
             .collect();
-        open.sort_unstable();
-        for (_, key, i) in open {
-            if let Some(e) = self.slots.get_mut(i as usize).and_then(Option::take) {
+        let flows = &self.flows;
+        open.sort_unstable_by(|x, y| {
+            x.0.cmp(&y.0)
+                .then_with(|| flows.key(x.1).cmp(&flows.key(y.1)))
+        });
+        for (_, i) in open {
+            if let Some((key, e)) = self.flows.take(i) {
                 self.emit(key, e, EndReason::EndOfInput, out);
             }
         }
-        self.slots.clear();
-        self.free.clear();
+        self.flows.clear();
     }
 }
