@@ -40,7 +40,7 @@ use std::io::{self, Write};
 /// Packets per frame at most.
 const FRAME: usize = 4096;
 /// Frames queued between stages, per worker.
-const QUEUE: usize = 4;
+const QUEUE: usize = 2;
 
 /// The reader's message to a worker.
 enum Job {
@@ -91,7 +91,7 @@ struct Piece {
 }
 
 /// Rows per piece at most.
-const PIECE: usize = 1024;
+const PIECE: usize = 512;
 
 /// Turns a worker's ended flows into pieces for the writer.
 struct Render<'a> {
