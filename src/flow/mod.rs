@@ -494,7 +494,6 @@ impl FlowTable {
     /// and restarts the clock.
     pub fn drain(&mut self, out: &mut impl FnMut(FinishedFlow)) {
         self.clock_us = i64::MIN;
-        // Sort small (start, key, slot) tuples, never the records themselves.
         // Sort (start, slot) pairs by (start, key): the keys stay in their
         // slots, so the sort needs 16 bytes a flow, not 64.
         let mut open: Vec<(i64, u32)> = self

@@ -4,7 +4,7 @@
 //! and counters for everything that does not become a flow.
 //!
 //! With `--threads 1` every stage runs on one thread, here. With more,
-//! [`parallel`] shards the flow table over worker threads that also render
+//! `parallel` shards the flow table over worker threads that also render
 //! their rows; the CSV is byte for byte the one thread's.
 
 use super::counters::{memory, Counter, Counters};
