@@ -182,8 +182,44 @@ pub fn is_whole(x: f64) -> bool {
 /// Appends a non-integer in (-1e7, -1e-3] or [1e-3, 1e7) in its shortest
 /// round-trip digits, plain notation. In this range ryu spells it as `{x}`
 /// does (and as Java's `Double.toString`), without going through core::fmt.
+///
+/// Except at exact ties: a double whose exact value has 17 or 18
+/// significant digits (8388608.0009765625, 1234.00006103515625) can lie
+/// halfway between two 16- or 17-digit spellings that both round-trip;
+/// ryu picks the even one, core::fmt the upper one, and core::fmt's is the
+/// spelling the fidelity tests hold. Shorter spellings are never that near
+/// a double (two n-digit neighbours are 10^(16-n) ulps or more apart), and
+/// no shortest spelling needs more than 17 digits.
 pub fn push_plain(out: &mut String, x: f64) {
-    out.push_str(ryu::Buffer::new().format_finite(x));
+    if exact_tie_digits(x) {
+        let _ = write!(out, "{x}");
+    } else {
+        out.push_str(ryu::Buffer::new().format_finite(x));
+    }
+}
+
+/// Powers of ten from 1e-2 to 1e7: the decimal exponent of a value in
+/// [1e-3, 1e7) is the count it reaches, minus 3.
+const TENS: [f64; 10] = [1e-2, 1e-1, 1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7];
+
+/// True when `x` (finite, |x| in [1e-3, 1e7), not whole) has an exact
+/// decimal value of 17 or 18 significant digits: x = odd × 2^-f has f
+/// fractional decimal digits, and floor(log10 |x|) + 1 before them.
+fn exact_tie_digits(x: f64) -> bool {
+    let bits = x.to_bits();
+    let exp = ((bits >> 52) & 0x7ff) as i32;
+    if exp == 0 || exp == 0x7ff {
+        return false;
+    }
+    let m = (bits & ((1u64 << 52) - 1)) | (1u64 << 52);
+    let e = exp - 1075 + m.trailing_zeros() as i32;
+    if e >= 0 {
+        return false;
+    }
+    let a = x.abs();
+    let reached = TENS.iter().take_while(|&&t| a >= t).count() as i32;
+    // floor(log10 a) = reached - 3; digits = f + floor(log10 a) + 1.
+    matches!(-e + reached - 2, 17 | 18)
 }
 
 /// Appends a decimal integer (`itoa`: no `core::fmt`, no allocation).
@@ -228,6 +264,49 @@ mod tests {
             assert_eq!(ryu::Buffer::new().format_finite(-v), format!("{}", -v));
             checked += 1;
         }
+    }
+
+    /// Doubles whose exact value has 17 or 18 significant digits: two
+    /// shortest spellings can be equally near, and push_plain must spell
+    /// them as core::fmt does (ryu alone rounds 8388608.0009765625 to ...562).
+    #[test]
+    fn plain_ties_are_spelt_as_core_fmt_does() {
+        let mut s = String::new();
+        push_plain(&mut s, 8_388_608.0 + 1.0 / 1024.0);
+        assert_eq!(s, "8388608.000976563");
+        s.clear();
+        push_plain(&mut s, 1234.0 + 1.0 / 16384.0);
+        assert_eq!(s, "1234.0000610351563");
+        let mut ties = 0;
+        for k in 1..=40u32 {
+            let step =
+                1.0 / f64::from(2u32.pow(k.min(31))) / f64::from(2u32.pow(k.saturating_sub(31)));
+            for whole in [
+                0.0,
+                1.0,
+                7.0,
+                99.0,
+                1234.0,
+                65_535.0,
+                524_288.0,
+                8_388_607.0,
+                9_999_998.0,
+            ] {
+                for j in [1.0, 3.0, 5.0, 7.0, 1023.0, 4097.0] {
+                    let v = whole + j * step;
+                    if !(1e-3..1e7).contains(&v) || is_whole(v) {
+                        continue;
+                    }
+                    ties += usize::from(exact_tie_digits(v));
+                    for x in [v, -v] {
+                        let mut s = String::new();
+                        push_plain(&mut s, x);
+                        assert_eq!(s, format!("{x}"), "{x:e}");
+                    }
+                }
+            }
+        }
+        assert!(ties > 10, "{ties} values with 17 or 18 exact digits");
     }
 
     #[test]
