@@ -69,8 +69,9 @@ pub const IPS_RATE: f64 = 10.0;
 
 /// `--threads` of `extract` and `--workers` (alias `--threads`) of `replay`
 /// and `live`: the number of cores (1 when it cannot be told).
+/// At most 256, the most `--workers` takes.
 pub fn threads() -> usize {
-    std::thread::available_parallelism().map_or(1, usize::from)
+    std::thread::available_parallelism().map_or(1, |n| usize::from(n).min(256))
 }
 
 /// `--profile` of `extract`.

@@ -99,3 +99,19 @@ fn threads_zero_is_refused() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("--threads"), "{err}");
 }
+
+#[test]
+fn a_full_disk_is_an_error_at_any_thread_count() {
+    if !Path::new("/dev/full").exists() {
+        eprintln!("skipped: no /dev/full");
+        return;
+    }
+    let demo = data().join("demo.pcap");
+    let demo = demo.display().to_string();
+    for n in ["1", "2", "4"] {
+        let o = crate::util::run(&["extract", &demo, "-o", "/dev/full", "-q", "--threads", n]);
+        assert!(!o.status.success(), "{n} threads: exit 0 on a full disk");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("/dev/full"), "{n} threads: {err}");
+    }
+}

@@ -85,6 +85,9 @@ struct Piece {
     rows: Vec<(At, Row)>,
     /// The job's last piece.
     last: bool,
+    /// The worker's last piece: the end of input's drain is complete. A
+    /// channel that closes without it means the worker died.
+    fin: bool,
     /// A capture ended here: the connection context starts again after
     /// these rows.
     restart: bool,
@@ -229,6 +232,7 @@ pub(super) fn run<W: Write + Send>(
                     }
                 }
                 worker.drain(u64::MAX);
+                worker.render.piece.fin = true;
                 worker.render.send(true);
                 worker.table.stats()
             }));
@@ -236,8 +240,12 @@ pub(super) fn run<W: Write + Send>(
         let writer = s.spawn(move || write(from_workers, rows));
         read(profile, per_file, files, rules, reader, to_workers);
         let mut stats = FlowStats::default();
+        let mut panicked = false;
         for h in handles {
-            let w = h.join().unwrap_or_default();
+            let Ok(w) = h.join() else {
+                panicked = true;
+                continue;
+            };
             stats.started += w.started;
             stats.finished += w.finished;
             stats.single_packet_discarded += w.single_packet_discarded;
@@ -246,6 +254,9 @@ pub(super) fn run<W: Write + Send>(
         let written = writer
             .join()
             .unwrap_or_else(|_| Err(io::Error::other("the CSV writer thread panicked")))?;
+        if panicked {
+            return Err(io::Error::other("a flow worker thread panicked"));
+        }
         Ok((stats, written))
     })
 }
@@ -308,6 +319,7 @@ fn read(
 /// stops the workers and then the read.
 fn write<W: Write>(from_workers: Vec<Receiver<Piece>>, mut rows: Rows<'_, W>) -> io::Result<u64> {
     let mut written = 0u64;
+    let mut finished = false;
     // Every worker answers every job, in order; a job's pieces end with
     // its last one.
     while let Some(mut pieces) = from_workers
@@ -333,6 +345,7 @@ fn write<W: Write>(from_workers: Vec<Receiver<Piece>>, mut rows: Rows<'_, W>) ->
                     (*p, *k, *start) = (next, 0, 0);
                 }
                 restart |= p.restart;
+                finished |= p.fin;
                 if let Some((a, _)) = p.rows.get(*k) {
                     if best.is_none_or(|(_, b)| *a < b) {
                         best = Some((w, *a));
@@ -360,6 +373,12 @@ fn write<W: Write>(from_workers: Vec<Receiver<Piece>>, mut rows: Rows<'_, W>) ->
         if restart {
             rows.restart();
         }
+    }
+    if !finished {
+        // A worker's channel closed before its end-of-input drain.
+        return Err(io::Error::other(
+            "a flow worker ended before the end of input",
+        ));
     }
     rows.csv.finish()?;
     Ok(written)
