@@ -9,8 +9,10 @@
 //! flow come to one socket, in order; with DEFRAG the kernel reassembles IP
 //! fragments before hashing, so a fragmented datagram is not spread over
 //! sockets (the capture then sees the reassembled datagram, not its
-//! fragments). The group id is the process id's low 16 bits: one group per
-//! process and interface.
+//! fragments; DEFRAG reassembles IPv4 only). The first socket joins with
+//! `PACKET_FANOUT_FLAG_UNIQUEID`, so the kernel picks a group id no other
+//! group on the machine has (another sensor, or Suricata's fixed id, can
+//! never share our group), and the others join the id read back from it.
 //!
 //! Neither the `pcap` crate (2.5) nor nix (0.31) has this option built in.
 //! nix's public [`nix::sockopt_impl`] macro declares it: it defines the option
@@ -23,14 +25,15 @@
 //! Input: a capture socket ([`AsFd`]) and a group id. Output: the socket is a
 //! member of the group, or the kernel's error.
 
-use nix::sys::socket::setsockopt;
-use nix::{setsockopt_impl, sockopt_impl};
+use nix::sys::socket::{getsockopt, setsockopt};
+use nix::{getsockopt_impl, setsockopt_impl, sockopt_impl};
 use std::os::fd::AsFd;
 
 sockopt_impl!(
-    /// `PACKET_FANOUT`: joins a fanout group; the value is [`fanout_arg`].
+    /// `PACKET_FANOUT`: joins a fanout group (the value is [`fanout_arg`]), or
+    /// reads the group joined.
     PacketFanout,
-    SetOnly,
+    Both,
     libc::SOL_PACKET,
     libc::PACKET_FANOUT,
     u32
@@ -45,13 +48,21 @@ pub fn fanout_arg(group: u16) -> u32 {
     u32::from(group) | (FANOUT_MODE << 16)
 }
 
-/// This process's fanout group id: the low 16 bits of its process id.
-pub fn group_id() -> u16 {
-    (std::process::id() & 0xffff) as u16
+/// `PACKET_FANOUT_FLAG_UNIQUEID` (`linux/if_packet.h`, Linux 4.4): the
+/// kernel picks the id of a new group.
+const FLAG_UNIQUEID: u32 = 0x2000;
+
+/// Opens a new fanout group with `socket` as its first member, under an id
+/// the kernel picks, unique on the machine; returns the id.
+pub fn create(socket: &impl AsFd) -> Result<u16, nix::Error> {
+    setsockopt(socket, PacketFanout, &((FANOUT_MODE | FLAG_UNIQUEID) << 16))?;
+    // The value read back is the id | type << 16 | flags << 24.
+    let v = getsockopt(socket, PacketFanout)?;
+    Ok((v & 0xffff) as u16)
 }
 
-/// Joins `socket` (an AF_PACKET socket bound to the interface) to fanout
-/// group `group`; the kernel's error when it refuses (not a packet socket,
+/// Joins `socket` (an AF_PACKET socket bound to the interface) to the
+/// fanout group `group` that [`create`] opened; the kernel's error when it refuses (not a packet socket,
 /// a group of another mode or another interface, too many members).
 pub fn join(socket: &impl AsFd, group: u16) -> Result<(), nix::Error> {
     setsockopt(socket, PacketFanout, &fanout_arg(group))
@@ -69,13 +80,13 @@ mod tests {
         assert_eq!(fanout_arg(0x1234), 0x8000_1234);
         assert_eq!(fanout_arg(u16::MAX), 0x8000_ffff);
         // The group id never reaches the mode bits.
-        assert_eq!(fanout_arg(group_id()) >> 16, FANOUT_MODE);
-        assert_eq!(u32::from(group_id()), std::process::id() & 0xffff);
+        assert_eq!(fanout_arg(0xffff) >> 16, FANOUT_MODE);
     }
 
     #[test]
     fn a_socket_that_is_not_a_packet_socket_is_refused() {
         let s = std::os::unix::net::UnixDatagram::unbound().expect("a socket");
         assert!(join(&s, 7).is_err());
+        assert!(create(&s).is_err());
     }
 }

@@ -109,19 +109,24 @@ impl LiveCapture {
     /// microseconds, reaches that handle and the group both).
     pub fn open_group(o: &LiveOptions) -> Result<Vec<Self>, CaptureError> {
         let n = o.capture_threads.max(1);
-        let group = super::fanout::group_id();
         let mut caps = Vec::with_capacity(n);
+        let mut group = None;
         for i in 0..n {
             let mut cap = Self::open(o)?;
             if n > 1 {
-                super::fanout::join(&cap.cap, group).map_err(|e| CaptureError::Device {
+                let joined = match group {
+                    None => super::fanout::create(&cap.cap),
+                    Some(g) => super::fanout::join(&cap.cap, g).map(|()| g),
+                };
+                let g = joined.map_err(|e| CaptureError::Device {
                     iface: o.iface.clone(),
                     reason: format!(
-                        "capture thread {}: cannot join fanout group {group:#06x}: {e}",
+                        "capture thread {}: cannot join the fanout group: {e}",
                         i + 1
                     ),
                 })?;
-                cap.group = Some(group);
+                group = Some(g);
+                cap.group = Some(g);
             }
             caps.push(cap);
         }
