@@ -9,14 +9,21 @@
 //! one capture thread: epochs, ticks, sweeps and the order stage are
 //! unchanged. The kernel's hash is not the feeder's, so no flow is split:
 //! all its packets come from one socket, in order, and go through one
-//! channel.
+//! channel. Except IPv6 fragments: the kernel reassembles IPv4 only before
+//! the fanout, so an IPv6 flow's fragmented datagrams (their hash has no
+//! ports) may come through another socket than its whole ones; the time
+//! merge below keeps them in order.
 //!
 //! Packets of different sockets come in different batches, up to the
 //! kernel's block timeout apart, while a flow worker's packet clock is
 //! monotonic (`fixed` and `kdd` clamp to it). So the feeder holds each
 //! batch for [`HOLD`] and releases packets merged in time order over the
 //! threads; its ticks are the wall clock less [`HOLD`], the time of the
-//! packets it has released.
+//! packets it has released. A socket whose packets reach the feeder more
+//! than [`HOLD`] late (its thread starved of CPU, a burst in its kernel
+//! buffer) is merged after newer packets of the other sockets, and the
+//! workers' clock clamp then moves its packets' times forward; the order
+//! within each flow is kept.
 //!
 //! Drops, per stage: the kernel's (each handle's buffer; summed over the
 //! handles, the interface's counted once), the capture queue's (a capture
@@ -39,8 +46,12 @@ use std::time::{Duration, Instant};
 
 /// Decoded packets per batch at most.
 const BATCH: usize = 256;
-/// Batches queued to the feeder, per capture thread, before the next is dropped.
+/// Batches the one queue to the feeder holds, per capture thread (the
+/// queue is shared: a busy thread may fill it), before the next is dropped.
 const QUEUE_PER_THREAD: usize = 256;
+/// A capture thread sends what it decoded at least this often, well within
+/// [`HOLD`], also while frames keep coming and few become packets.
+const FLUSH: Duration = Duration::from_millis(10);
 /// How long the feeder holds a batch before it releases its packets in
 /// time order: more than the kernel's block timeout (10 ms).
 pub const HOLD: Duration = Duration::from_millis(50);
@@ -117,6 +128,7 @@ fn capture(
             break Ok(());
         }
         let mut burst = 0u32;
+        let flush_at = Instant::now() + FLUSH;
         let read = loop {
             match cap.next_frame() {
                 Ok(Some(frame)) => {
@@ -128,7 +140,7 @@ fn capture(
                         }
                     }
                     burst += 1;
-                    if burst % 64 == 0 && Instant::now() >= next_publish {
+                    if burst % 64 == 0 && Instant::now() >= flush_at.min(next_publish) {
                         break Ok(true);
                     }
                 }
@@ -158,6 +170,17 @@ fn capture(
     };
     counts.publish(&reader, cap.stats().or(kernel));
     result
+}
+
+/// Sets the halt flag when its thread unwinds from a panic.
+struct HaltOnPanic<'a>(&'a AtomicBool);
+
+impl Drop for HaltOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.store(true, Relaxed);
+        }
+    }
 }
 
 /// Batches held by the feeder, per capture thread, to be merged in time order.
@@ -276,6 +299,8 @@ pub(super) fn read_live(
             .map(|(me, (cap, c))| {
                 let (tx, halt) = (tx.clone(), &halt);
                 s.spawn(move || {
+                    // A thread that panics stops the others too.
+                    let _halt = HaltOnPanic(halt);
                     let r = capture(me, cap, rules, tx, c, halt, t0);
                     if r.is_err() {
                         halt.store(true, Relaxed);
