@@ -226,6 +226,65 @@ fn wait_for_text(path: &Path, needle: &str, limit: Duration) -> bool {
 /// capture socket stamps packets crossing a veth with its own clock read, a
 /// microsecond or so apart, so the columns computed from packet times are
 /// compared separately: they must agree within the timestamps' jitter.
+/// A sensor on `fsb` with tcpdump beside it, both ready: the outputs are
+/// `eve{tag}.json`, `flows{tag}.csv`, `live{tag}.log` and tcpdump's
+/// `dump{tag}.pcap` in `dir`.
+struct Capture {
+    tcpdump: Child,
+    sensor: Sensor,
+    eve: PathBuf,
+    csv: PathBuf,
+    log: PathBuf,
+    dump: PathBuf,
+}
+
+impl Capture {
+    fn start(ns: &Netns, dir: &Path, tag: &str, extra: &[&str]) -> Capture {
+        let dump = dir.join(format!("dump{tag}.pcap"));
+        let dump_log = dir.join(format!("tcpdump{tag}.log"));
+        let tcpdump = ns
+            .command(&tool("tcpdump"))
+            .args(["-i", "fsb", "-U", "-B", "65536", "-s", "0", "-w"])
+            .arg(&dump)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&dump_log).expect("log"))
+            .spawn()
+            .expect("start tcpdump");
+        let (eve, csv, log) = (
+            dir.join(format!("eve{tag}.json")),
+            dir.join(format!("flows{tag}.csv")),
+            dir.join(format!("live{tag}.log")),
+        );
+        let mut args = extra.to_vec();
+        args.extend([
+            "--alerts",
+            eve.to_str().expect("utf8"),
+            "--flows-csv",
+            csv.to_str().expect("utf8"),
+            "--stats-interval",
+            "0.2",
+        ]);
+        let sensor = Sensor::start(ns, "fsb", &args, &log);
+        assert!(
+            wait_for_text(&dump_log, "listening on", Duration::from_secs(10)),
+            "tcpdump did not start"
+        );
+        assert!(
+            wait_for_text(&eve, "\"stats\"", Duration::from_secs(20)),
+            "the sensor did not start: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        Capture {
+            tcpdump,
+            sensor,
+            eve,
+            csv,
+            log,
+            dump,
+        }
+    }
+}
+
 #[test]
 fn live_sigterm_flushes_every_flow() {
     if !is_root("live_sigterm_flushes_every_flow") {
@@ -234,43 +293,14 @@ fn live_sigterm_flushes_every_flow() {
     let dir = tempdir("live-term");
     let ns = Netns::new("live");
     ns.veth("fsa", "fsb");
-    let dump = dir.join("dump.pcap");
-    let dump_log = dir.join("tcpdump.log");
-    let mut tcpdump = ns
-        .command(&tool("tcpdump"))
-        .args(["-i", "fsb", "-U", "-B", "65536", "-s", "0", "-w"])
-        .arg(&dump)
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&dump_log).expect("log"))
-        .spawn()
-        .expect("start tcpdump");
-    let (eve, csv, log) = (
-        dir.join("eve.json"),
-        dir.join("flows.csv"),
-        dir.join("live.log"),
-    );
-    let mut sensor = Sensor::start(
-        &ns,
-        "fsb",
-        &[
-            "--alerts",
-            eve.to_str().expect("utf8"),
-            "--flows-csv",
-            csv.to_str().expect("utf8"),
-            "--stats-interval",
-            "0.2",
-        ],
-        &log,
-    );
-    assert!(
-        wait_for_text(&dump_log, "listening on", Duration::from_secs(10)),
-        "tcpdump did not start"
-    );
-    assert!(
-        wait_for_text(&eve, "\"stats\"", Duration::from_secs(20)),
-        "the sensor did not start: {}",
-        std::fs::read_to_string(&log).unwrap_or_default()
-    );
+    let Capture {
+        mut tcpdump,
+        mut sensor,
+        eve,
+        csv,
+        log,
+        dump,
+    } = Capture::start(&ns, &dir, "", &[]);
     // 9,579 packets at 4,000 packets/s: about 2.4 s; SIGTERM after 1.2 s.
     let mut replay = ns
         .command(&tool("tcpreplay"))
@@ -491,45 +521,15 @@ fn live_refuses_bad_interface_and_filter() {
 fn capture_threads_run(threads: usize, dir: &Path) -> (PathBuf, PathBuf, String) {
     let ns = Netns::new(&format!("ct{threads}"));
     ns.veth("fsa", "fsb");
-    let dump = dir.join(format!("dump-{threads}.pcap"));
-    let dump_log = dir.join(format!("tcpdump-{threads}.log"));
-    let mut tcpdump = ns
-        .command(&tool("tcpdump"))
-        .args(["-i", "fsb", "-U", "-B", "65536", "-s", "0", "-w"])
-        .arg(&dump)
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&dump_log).expect("log"))
-        .spawn()
-        .expect("start tcpdump");
-    let (eve, csv, log) = (
-        dir.join(format!("eve-{threads}.json")),
-        dir.join(format!("flows-{threads}.csv")),
-        dir.join(format!("live-{threads}.log")),
-    );
-    let mut sensor = Sensor::start(
-        &ns,
-        "fsb",
-        &[
-            "--capture-threads",
-            &threads.to_string(),
-            "--alerts",
-            eve.to_str().expect("utf8"),
-            "--flows-csv",
-            csv.to_str().expect("utf8"),
-            "--stats-interval",
-            "0.2",
-        ],
-        &log,
-    );
-    assert!(
-        wait_for_text(&dump_log, "listening on", Duration::from_secs(10)),
-        "tcpdump did not start"
-    );
-    assert!(
-        wait_for_text(&eve, "\"stats\"", Duration::from_secs(20)),
-        "the sensor did not start: {}",
-        std::fs::read_to_string(&log).unwrap_or_default()
-    );
+    let n = threads.to_string();
+    let Capture {
+        mut tcpdump,
+        mut sensor,
+        csv,
+        log,
+        dump,
+        ..
+    } = Capture::start(&ns, dir, &format!("-{threads}"), &["--capture-threads", &n]);
     let replayed = ns
         .command(&tool("tcpreplay"))
         .args(["-q", "-i", "fsa", "--pps", "4000"])
