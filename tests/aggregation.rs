@@ -4,7 +4,7 @@
 //! interim alerts, the IPS hook and the flow events unchanged, the config
 //! tables' refusals, and the terminal view through a pseudo-terminal.
 
-use crate::util::{data, run, shared_data, tempdir};
+use crate::util::{data, run, shared_data, tempdir, unzstd};
 use flowsentinel::config::Settings;
 use flowsentinel::threshold::{Count, Kind, Seconds, ThresholdRule, Track};
 use serde_json::Value;
@@ -298,13 +298,7 @@ fn lab_seed3_default_output_is_short_and_changes_nothing_else() {
     };
     let dir = tempdir("agg-seed3");
     let pcap = dir.join("seed3.pcap");
-    let st = Command::new("zstd")
-        .args(["-dqf", "-o"])
-        .arg(&pcap)
-        .arg(shared.join("lab/seed3/capture.pcap.zst"))
-        .status()
-        .expect("run zstd");
-    assert!(st.success());
+    assert!(unzstd(&shared.join("lab/seed3/capture.pcap.zst"), &pcap));
     let dry = ["--ips-hook", "/bin/true", "--ips-dry-run"];
     let off = replay(
         &pcap,

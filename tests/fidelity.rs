@@ -1,9 +1,9 @@
 //! Fidelity: `cic2018` and `cic2017` output equals the dataset-era Java
 //! CICFlowMeter's on every flow and every cell (checked with cicdiff).
 
-use crate::util::{capture_for, cicdiff, cicdiff_with, data, extract, rows, shared_data, tempdir};
-use std::path::Path;
-use std::process::Command;
+use crate::util::{
+    capture_for, cicdiff, cicdiff_with, data, extract, rows, shared_data, tempdir, unzstd,
+};
 
 fn references(profile: &str) -> Vec<std::path::PathBuf> {
     let mut v: Vec<_> = std::fs::read_dir(data().join("reference/era"))
@@ -70,16 +70,6 @@ fn cic2017_equals_era_reference_on_every_bundled_capture() {
     check_profile("cic2017", &["--l2-padding", "exclude"]);
 }
 
-fn zstd_decompress(src: &Path, dst: &Path) -> bool {
-    Command::new("zstd")
-        .args(["-q", "-d", "-f"])
-        .arg(src)
-        .arg("-o")
-        .arg(dst)
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
 #[test]
 fn cic2018_equals_era_reference_on_lab_captures() {
     let Some(shared) = shared_data() else {
@@ -97,7 +87,7 @@ fn cic2018_equals_era_reference_on_lab_captures() {
         let pcap = dir.join(format!("seed{seed}.pcap"));
         let refcsv = dir.join(format!("ref{seed}.csv"));
         assert!(
-            zstd_decompress(&cap, &pcap) && zstd_decompress(&reference, &refcsv),
+            unzstd(&cap, &pcap) && unzstd(&reference, &refcsv),
             "zstd failed"
         );
         let out = dir.join(format!("ours{seed}.csv"));

@@ -2,11 +2,10 @@
 //! output: on the bundled captures always, and on lab seeds 1–3 when the
 //! shared data folder is present (skipped with a message otherwise).
 
-use crate::util::{data, extract, shared_data, tempdir};
+use crate::util::{data, extract, shared_data, tempdir, unzstd};
 use flowsentinel::kdd::{self, KddCol, PROTOCOLS, SERVICES};
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Command;
 
 /// One row of the KDD CSV, by column name.
 struct Row<'a> {
@@ -193,13 +192,7 @@ fn lab_seeds_obey_every_identity() {
         }
         let dir = tempdir(&format!("kdd-seed{seed}"));
         let pcap = dir.join("capture.pcap");
-        let ok = Command::new("zstd")
-            .args(["-dqf", "-o"])
-            .arg(&pcap)
-            .arg(&zst)
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(ok, "zstd failed on {}", zst.display());
+        assert!(unzstd(&zst, &pcap), "zstd failed on {}", zst.display());
         check_capture(&pcap, &format!("seed{seed}"));
         let _ = std::fs::remove_dir_all(&dir);
     }

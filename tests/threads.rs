@@ -2,7 +2,7 @@
 //! every profile, the connection context, captures that restart between
 //! files (unrelated clocks, `--per-file`), and labels.
 
-use crate::util::{data, extract, shared_data, tempdir};
+use crate::util::{data, extract, shared_data, tempdir, unzstd};
 use std::path::{Path, PathBuf};
 
 /// The bundled public captures (many link types and unrelated clocks) and
@@ -66,13 +66,7 @@ fn labelled_lab_capture_is_byte_identical_across_thread_counts() {
     };
     let dir = tempdir("threads-lab");
     let pcap = dir.join("seed3.pcap");
-    let ok = std::process::Command::new("zstd")
-        .args(["-d", "-q", "-f", "-o"])
-        .arg(&pcap)
-        .arg(shared.join("lab/seed3/capture.pcap.zst"))
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
+    if !unzstd(&shared.join("lab/seed3/capture.pcap.zst"), &pcap) {
         eprintln!("skipped: lab seed3 could not be decompressed");
         return;
     }

@@ -24,6 +24,17 @@ pub fn tempdir(name: &str) -> PathBuf {
     d
 }
 
+/// Decompresses the zstd file `src` into `dst`; false when zstd fails.
+pub fn unzstd(src: &Path, dst: &Path) -> bool {
+    Command::new("zstd")
+        .args(["-q", "-d", "-f"])
+        .arg(src)
+        .arg("-o")
+        .arg(dst)
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
 /// Runs the binary with `args`.
 pub fn run(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_flowsentinel"))
