@@ -41,6 +41,28 @@ impl std::hash::Hash for FlowKey {
     }
 }
 
+/// Folded 64 × 64 → 128-bit product: a strong, cheap mix of two words.
+fn fold(x: u64, y: u64) -> u64 {
+    let p = u128::from(x) * u128::from(y);
+    (p as u64) ^ ((p >> 64) as u64)
+}
+
+/// A direction-neutral, keyed hash of a packet's flow, for sharding flows
+/// over workers without building the [`FlowKey`]: the key's fields are the
+/// packet's own (its two endpoints, in either order, and the protocol), so
+/// every packet of one key hashes alike (both directions; the compat
+/// profiles' two keys of one host's port pair also share a hash, which only
+/// means they share a worker). `seed` is random per run.
+pub fn shard_hash(p: &PacketMeta, seed: u64) -> u64 {
+    let end = |a: &Addr, port: u16| {
+        let v = u128::from_le_bytes(*a.octets_padded());
+        let (lo, hi) = (v as u64, (v >> 64) as u64);
+        fold(lo ^ seed, hi ^ u64::from(port) ^ 0x9e37_79b9_7f4a_7c15)
+    };
+    let both = end(&p.src, p.src_port).wrapping_add(end(&p.dst, p.dst_port));
+    fold(both ^ u64::from(p.proto), seed ^ 0xc2b2_ae3d_27d4_eb4f)
+}
+
 impl FlowKey {
     /// (source address, source port, destination address, destination
     /// port) of a flow whose source is `a` when `src_is_a`.
@@ -89,5 +111,63 @@ impl FlowKey {
             }
         };
         (key, src_first)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::{PacketMeta, TcpFlags};
+
+    fn packet(src: Addr, sp: u16, dst: Addr, dp: u16, proto: u8) -> PacketMeta {
+        PacketMeta {
+            ts_us: 0,
+            src,
+            dst,
+            src_port: sp,
+            dst_port: dp,
+            proto,
+            payload_len: 0,
+            padding_len: 0,
+            header_len: 0,
+            flags: TcpFlags::default(),
+            window: -1,
+            icmp: None,
+            frag: None,
+            app_ok: false,
+            wrong_fragment: 0,
+        }
+    }
+
+    /// Both directions of a flow, in every profile, hash alike; other flows
+    /// spread over the shards.
+    #[test]
+    fn shard_hash_is_direction_neutral_and_spreads() {
+        let a = Addr::v4([10, 0, 0, 1]);
+        let b = Addr::v4([192, 168, 7, 200]);
+        let seed = 0x1234_5678_9abc_def0;
+        let fwd = packet(a, 40_000, b, 80, 6);
+        let back = packet(b, 80, a, 40_000, 6);
+        assert_eq!(shard_hash(&fwd, seed), shard_hash(&back, seed));
+        // One host's two ports: the compat profiles' two keys share a hash.
+        let p = packet(a, 1, a, 2, 17);
+        let q = packet(a, 2, a, 1, 17);
+        assert_eq!(shard_hash(&p, seed), shard_hash(&q, seed));
+        assert_ne!(
+            shard_hash(&fwd, seed),
+            shard_hash(&packet(a, 40_001, b, 80, 6), seed)
+        );
+        assert_ne!(
+            shard_hash(&fwd, seed),
+            shard_hash(&packet(a, 40_000, b, 80, 17), seed)
+        );
+        let mut count = [0u32; 4];
+        for port in 0..4000u16 {
+            let h = shard_hash(&packet(a, 10_000 + port, b, 443, 6), seed);
+            if let Some(c) = count.get_mut((h % 4) as usize) {
+                *c += 1;
+            }
+        }
+        assert!(count.iter().all(|&c| (850..1150).contains(&c)), "{count:?}");
     }
 }

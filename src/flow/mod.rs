@@ -38,7 +38,7 @@ use entry::{Entry, Rules};
 use slab::Slab;
 
 use crate::profile::Profile;
-pub use key::FlowKey;
+pub use key::{shard_hash, FlowKey};
 use std::time::Duration;
 
 /// Why a flow ended.

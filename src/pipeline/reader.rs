@@ -23,7 +23,7 @@ use super::counters::{Counter, Metrics};
 use crate::capture::{CaptureError, Frame, KernelStats, LiveCapture, PcapFile};
 use crate::decode::{decode, DecodeRules, PacketMeta, Padding, SkipReason};
 use crate::error::Error;
-use crate::flow::FlowKey;
+use crate::flow::shard_hash;
 use crate::kdd::Fragments;
 use crate::profile::Profile;
 use crossbeam::channel::Sender;
@@ -274,8 +274,8 @@ pub(super) struct Feeder<'a> {
     batches: Vec<Vec<PacketMeta>>,
     in_epoch: usize,
     epoch: u64,
-    hasher: std::hash::RandomState,
-    profile: Profile,
+    /// The shard hash's key, random per run.
+    seed: u64,
     /// Live: drop a worker's packets while this many epochs wait for it.
     queue_limit: Option<usize>,
     dropped: u64,
@@ -302,8 +302,7 @@ impl<'a> Feeder<'a> {
             batches: (0..n).map(|_| Vec::with_capacity(EPOCH)).collect(),
             in_epoch: 0,
             epoch: 0,
-            hasher: std::hash::RandomState::new(),
-            profile,
+            seed: std::hash::RandomState::new().hash_one(0u64),
             queue_limit: live.then_some(LIVE_QUEUE_LIMIT),
             dropped: 0,
             metrics,
@@ -331,8 +330,7 @@ impl<'a> Feeder<'a> {
     /// Routes one packet; false once the workers are gone.
     pub(super) fn push(&mut self, meta: PacketMeta, file: usize) -> bool {
         let n = self.to_workers.len().max(1) as u64;
-        let (key, _) = FlowKey::of(&meta, self.profile);
-        let w = (self.hasher.hash_one(key) % n) as usize;
+        let w = (shard_hash(&meta, self.seed) % n) as usize;
         if let (Some(limit), Some(tx)) = (self.queue_limit, self.to_workers.get(w)) {
             if tx.len() >= limit {
                 self.dropped += 1;

@@ -3,7 +3,8 @@
 //! This thread reads and decodes, numbers every packet, and shards the
 //! packets over the workers by a randomly keyed hash of the
 //! direction-neutral flow key, so each flow lives in one worker's table and
-//! sees its packets in capture order. It sends them in frames of at most
+//! sees its packets in capture order ([`shard_hash`]: the key's hash
+//! without building the key). It sends them in frames of at most
 //! [`FRAME`] packets; every worker gets every frame (possibly empty), and a
 //! capture that ends (a file with a clock of its own, or `--per-file`) is a
 //! frame of its own that ends every open flow.
@@ -27,7 +28,7 @@ use super::rows::Rows;
 use crate::capture::PcapFile;
 use crate::decode::{DecodeRules, PacketMeta};
 use crate::features::FeatureVector;
-use crate::flow::{FinishedFlow, FlowConfig, FlowKey, FlowStats, FlowTable};
+use crate::flow::{shard_hash, FinishedFlow, FlowConfig, FlowKey, FlowStats, FlowTable};
 use crate::kdd::KddRow;
 use crate::labels::Labeler;
 use crate::output::CsvWriter;
@@ -238,7 +239,7 @@ pub(super) fn run<W: Write + Send>(
             }));
         }
         let writer = s.spawn(move || write(from_workers, rows));
-        read(profile, per_file, files, rules, reader, to_workers);
+        read(per_file, files, rules, reader, to_workers);
         let mut stats = FlowStats::default();
         let mut panicked = false;
         for h in handles {
@@ -264,7 +265,6 @@ pub(super) fn run<W: Write + Send>(
 /// Reads every file, sharding the packets over the workers in frames;
 /// returns when the input ends or the workers are gone.
 fn read(
-    profile: Profile,
     per_file: bool,
     files: Vec<PcapFile>,
     rules: DecodeRules,
@@ -272,7 +272,7 @@ fn read(
     to_workers: Vec<Sender<Job>>,
 ) {
     let n = to_workers.len();
-    let hasher = foldhash::fast::RandomState::default();
+    let seed = std::hash::RandomState::new().hash_one(0u64);
     let mut frame: Vec<Vec<(u64, PacketMeta)>> = vec![Vec::new(); n];
     let mut in_frame = 0usize;
     let mut seq = 0u64;
@@ -295,8 +295,7 @@ fn read(
             {
                 return false;
             }
-            let (key, _) = FlowKey::of(&meta, profile);
-            let w = (hasher.hash_one(key) % n as u64) as usize;
+            let w = (shard_hash(&meta, seed) % n as u64) as usize;
             if let Some(b) = frame.get_mut(w) {
                 b.push((seq, meta));
             }
