@@ -620,9 +620,9 @@ fn live_capture_threads_find_the_flows_of_one_thread() {
     );
     // Unmerged batches move durations by milliseconds (and change the rows
     // above: a worker's clamped clock ends flows elsewhere); the sockets'
-    // own clock reads differ by tens of µs, once seen above 50 µs while
-    // the other live tests ran beside this one.
-    assert!(worst <= 200, "a flow duration differs by {worst} µs");
+    // own clock reads differ by tens of µs, and by a few hundred while the
+    // whole suite runs beside this test on two cores.
+    assert!(worst < 1000, "a flow duration differs by {worst} µs");
 }
 
 /// `--capture-threads` takes 1 to 128, and only in `live`.

@@ -493,17 +493,37 @@ impl FlowTable {
     /// Ends every open flow (end of input, or of a capture), oldest first,
     /// and restarts the clock.
     pub fn drain(&mut self, out: &mut impl FnMut(FinishedFlow)) {
+        self.drain_sorted(false, out);
+    }
+
+    /// [`FlowTable::drain`], but in the order the sensor releases flows: by
+    /// last packet, then first packet and key. The worker can then hand its
+    /// flows on a part at a time, and the order stage merge them.
+    pub fn drain_by_last(&mut self, out: &mut impl FnMut(FinishedFlow)) {
+        self.drain_sorted(true, out);
+    }
+
+    fn drain_sorted(&mut self, by_last: bool, out: &mut impl FnMut(FinishedFlow)) {
         self.clock_us = i64::MIN;
-        // Sort (start, slot) pairs by (start, key): the keys stay in their
-        // slots, so the sort needs 16 bytes a flow, not 64.
+        // Sort (time, slot) pairs by (time, [start,] key): the keys stay in
+        // their slots, so the sort needs 16 bytes a flow, not 64.
         let mut open: Vec<(i64, u32)> = self
             .flows
             .iter()
-            .map(|(i, _, e)| (e.start_us(), i))
+            .map(|(i, _, e)| (if by_last { e.last_us() } else { e.start_us() }, i))
             .collect();
         let flows = &self.flows;
+        let start = |i: u32| flows.get(i).map(Entry::start_us);
         open.sort_unstable_by(|x, y| {
+            let tie = || {
+                if by_last {
+                    start(x.1).cmp(&start(y.1))
+                } else {
+                    std::cmp::Ordering::Equal
+                }
+            };
             x.0.cmp(&y.0)
+                .then_with(tie)
                 .then_with(|| flows.key(x.1).cmp(&flows.key(y.1)))
         });
         for (_, i) in open {

@@ -67,6 +67,11 @@ impl Slab {
     }
 
     /// The entry in slot `i`.
+    pub(super) fn get(&self, i: u32) -> Option<&Entry> {
+        self.slots.get(i as usize)?.as_ref().map(|s| &s.entry)
+    }
+
+    /// The entry in slot `i`, to change.
     pub(super) fn get_mut(&mut self, i: u32) -> Option<&mut Entry> {
         self.slots
             .get_mut(i as usize)?

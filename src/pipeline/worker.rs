@@ -10,7 +10,9 @@
 //! Every epoch is answered with one [`Finished`] message, even an empty
 //! one, so that inference can release epochs in order. At the end of input
 //! the worker drains its table and sends every open flow as epoch
-//! `u64::MAX`.
+//! `u64::MAX`, in release order, [`DRAIN_PART`] flows a message (the last
+//! says so): the order stage merges the workers' parts as they come, so the
+//! drain never holds every open flow at once.
 
 use super::counters::{Counter, Metrics};
 use super::reader::Epoch;
@@ -147,10 +149,18 @@ pub(super) fn append(to: &mut Vec<Item>, items: Vec<Item>) {
     }
 }
 
+/// Flows per message of the end-of-input drain.
+pub(super) const DRAIN_PART: usize = 1024;
+
 /// A worker → order stage message: what one epoch finished.
 pub(super) struct Finished {
+    /// The worker that sends it.
+    pub(super) worker: usize,
     /// The epoch (`u64::MAX`: the end-of-input drain).
     pub(super) epoch: u64,
+    /// The epoch's last message from this worker (only the end-of-input
+    /// drain comes in several).
+    pub(super) last: bool,
     /// Finished flows and interim snapshots.
     pub(super) items: Vec<Item>,
     /// The capture ended with this epoch: connection context restarts.
@@ -211,7 +221,9 @@ pub(super) fn run(
         metrics.add(Counter::InterimScored, interim);
         publish(&table);
         let done = Finished {
+            worker: me,
             epoch: e.id,
+            last: true,
             items,
             restart,
         };
@@ -219,13 +231,30 @@ pub(super) fn run(
             return;
         }
     }
-    let mut items = Vec::with_capacity(table.len());
-    table.drain(&mut |f: FinishedFlow| items.push(Item::finished(f, opts.score_all)));
-    metrics.add(Counter::FlowsFinished, items.len() as u64);
-    publish(&table);
-    let _ = tx.send(Finished {
-        epoch: u64::MAX,
-        items,
-        restart: false,
+    // End of input: every open flow in release order, a part at a time.
+    let mut items = Vec::with_capacity(DRAIN_PART.min(table.len()));
+    let mut gone = false;
+    let part = |items: &mut Vec<Item>, last: bool| {
+        metrics.add(Counter::FlowsFinished, items.len() as u64);
+        let done = Finished {
+            worker: me,
+            epoch: u64::MAX,
+            last,
+            items: std::mem::take(items),
+            restart: false,
+        };
+        tx.send(done).is_ok()
+    };
+    table.drain_by_last(&mut |f: FinishedFlow| {
+        if !gone {
+            items.push(Item::finished(f, opts.score_all));
+            if items.len() >= DRAIN_PART {
+                gone = !part(&mut items, false);
+            }
+        }
     });
+    publish(&table);
+    if !gone {
+        part(&mut items, true);
+    }
 }
