@@ -1,8 +1,10 @@
-//! `extract --threads N` writes the same CSV, byte for byte, as one thread:
-//! every profile, the connection context, captures that restart between
-//! files (unrelated clocks, `--per-file`), and labels.
+//! Thread counts change no output: `extract --threads N` writes the same
+//! CSV, byte for byte, as one thread (every profile, the connection
+//! context, captures that restart between files, labels), and `replay`'s
+//! end-of-input drain, handed on by each worker in parts and merged, gives
+//! the same events and flows for any worker count.
 
-use crate::util::{data, extract, shared_data, tempdir, unzstd};
+use crate::util::{data, extract, replay_outputs, shared_data, tempdir, unzstd};
 use std::path::{Path, PathBuf};
 
 /// The bundled public captures (many link types and unrelated clocks) and
@@ -108,4 +110,37 @@ fn a_full_disk_is_an_error_at_any_thread_count() {
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(err.contains("/dev/full"), "{n} threads: {err}");
     }
+}
+
+/// Thousands of flows still open at the end of the input: each of three
+/// workers hands its drain on in several parts, which the order stage
+/// merges; events and flow CSV equal one worker's byte for byte.
+#[test]
+fn replay_drain_in_parts_matches_one_worker() {
+    let dir = tempdir("threads-drain");
+    let pcap = dir.join("churn.pcap");
+    let gen = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/gen_churn.py");
+    let ok = std::process::Command::new("python3")
+        .arg(&gen)
+        .arg(&pcap)
+        .arg("40000")
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "benches/gen_churn.py failed");
+    let model = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/default");
+    let files = [pcap];
+    let extra = ["--alert-limit", "0"];
+    let (csv, events, _) = replay_outputs(&files, &model, 1, &extra, &dir);
+    let drained = events
+        .lines()
+        .filter(|l| l.contains("\"event_type\":\"flow\"") && l.contains("\"reason\":\"shutdown\""))
+        .count();
+    // More than two parts of 1,024 for each of three workers.
+    assert!(drained > 3 * 3 * 1024, "{drained} flows open at the end");
+    for workers in [2, 3] {
+        let (c, e, _) = replay_outputs(&files, &model, workers, &extra, &dir);
+        assert!(c == csv, "the flow CSV differs ({workers} workers)");
+        assert!(e == events, "the events differ ({workers} workers)");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }

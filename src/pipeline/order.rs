@@ -11,7 +11,8 @@
 //! The end-of-input drain comes from each worker in parts, already in that
 //! order; [`Drain`] merges the workers' parts as they arrive and releases
 //! the merged flows a part at a time, so the end of a capture with many
-//! open flows does not hold them all at once.
+//! open flows does not hold them all at once (unless one worker starts its
+//! drain much later than the others: their parts wait here for its first).
 
 use super::context::Context;
 use super::worker::{append, Finished, Item, DRAIN_PART};

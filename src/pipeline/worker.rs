@@ -240,7 +240,7 @@ pub(super) fn run(
             worker: me,
             epoch: u64::MAX,
             last,
-            items: std::mem::take(items),
+            items: std::mem::replace(items, Vec::with_capacity(DRAIN_PART)),
             restart: false,
         };
         tx.send(done).is_ok()
