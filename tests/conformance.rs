@@ -17,7 +17,7 @@
 //!
 //! Needs the project venv (`bash .ci/setup.sh`).
 
-use crate::util::{data, extract, replay_outputs, run, shared_data, tempdir};
+use crate::util::{data, extract, replay_outputs, run, shared_data, tempdir, TempDir};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -163,12 +163,13 @@ fn nslkdd() -> Option<PathBuf> {
 /// CIC features in) and scores the CSV make_models.py wrote for it,
 /// `bundles/NAME.csv`. Returns the bundle, or `None` when the NSL-KDD files
 /// are absent.
-fn conformance_kdd(name: &str, with_flows: bool) -> Option<PathBuf> {
-    conformance_kdd_in(name, name, with_flows)
+fn conformance_kdd(name: &str, with_flows: bool) {
+    conformance_kdd_in(name, name, with_flows);
 }
 
-/// [`conformance_kdd`] in the temporary directory `tag`.
-pub fn conformance_kdd_in(name: &str, tag: &str, with_flows: bool) -> Option<PathBuf> {
+/// [`conformance_kdd`] in the temporary directory `tag`: the directory
+/// (removed when dropped) and the bundle in it.
+pub fn conformance_kdd_in(name: &str, tag: &str, with_flows: bool) -> Option<(TempDir, PathBuf)> {
     let Some(kdd) = nslkdd() else {
         eprintln!("skipped {name}: the shared NSL-KDD files (../shared/data/nslkdd) are absent");
         return None;
@@ -189,7 +190,7 @@ pub fn conformance_kdd_in(name: &str, tag: &str, with_flows: bool) -> Option<Pat
     make_models(name, &bundles, &args);
     let bundle = bundles.join(name);
     score_and_compare(name, &bundle, &bundles.join(format!("{name}.csv")), &dir);
-    Some(bundle)
+    Some((dir, bundle))
 }
 
 fn read_table(path: &Path) -> (String, Vec<String>) {
@@ -528,7 +529,8 @@ fn is_window(col: &str) -> bool {
 /// column in a flat float input with no encoding.
 #[test]
 fn kdd_pipeline_refusals_name_the_field() {
-    let Some(bundle) = conformance_kdd_in("kdd_pipeline", "kdd_pipeline_refusals", false) else {
+    let Some((_dir, bundle)) = conformance_kdd_in("kdd_pipeline", "kdd_pipeline_refusals", false)
+    else {
         return;
     };
     let good = meta(&bundle);

@@ -46,7 +46,7 @@ fn nslkdd_bundle_replays_the_same_for_any_worker_count() {
 
 #[test]
 fn mixed_cic_and_window_bundle_runs_in_replay() {
-    let Some(bundle) = conformance_kdd_in("mixed_windows", "mixed-replay", true) else {
+    let Some((_dir, bundle)) = conformance_kdd_in("mixed_windows", "mixed-replay", true) else {
         return;
     };
     let dir = tempdir("kdd-replay-mixed");

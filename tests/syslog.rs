@@ -2,7 +2,7 @@
 //! with a private config: a unix datagram socket, UDP and TCP on 127.0.0.1, and
 //! one file that logs every message with the fields the tests check.
 
-use crate::util::tempdir;
+use crate::util::{tempdir, TempDir};
 use flowsentinel::syslog::{
     Severity, SyslogFormat, SyslogSink, SyslogStats, SyslogTarget, RETRY_INTERVAL,
 };
@@ -94,7 +94,7 @@ fn free_udp_port() -> u16 {
 
 /// A private rsyslogd; killed when dropped.
 struct Rsyslog {
-    dir: PathBuf,
+    dir: TempDir,
     conf: PathBuf,
     child: Option<Child>,
     udp_port: u16,

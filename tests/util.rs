@@ -16,12 +16,39 @@ pub fn shared_data() -> Option<PathBuf> {
     p.is_dir().then_some(p)
 }
 
+/// A test's temporary directory: removed when the test is done with it,
+/// kept (and named on standard error) when the test fails, to look into.
+pub struct TempDir(PathBuf);
+
+impl std::ops::Deref for TempDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for TempDir {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("kept for the failed test: {}", self.0.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
 /// A fresh temporary directory for one test.
-pub fn tempdir(name: &str) -> PathBuf {
+pub fn tempdir(name: &str) -> TempDir {
     let d = std::env::temp_dir().join(format!("flowsentinel-test-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).expect("create temp dir");
-    d
+    TempDir(d)
 }
 
 /// Decompresses the zstd file `src` into `dst`; false when zstd fails.
