@@ -23,7 +23,7 @@ use crate::features::{Col, FeatureVector, Kind, Layout};
 use crate::flow::{FinishedFlow, FlowKey};
 use crate::kdd::{KddCol, KddRow};
 use crate::profile::Profile;
-use crate::text::{is_whole, java_double, push_int, push_plain, UtcTime};
+use crate::text::{is_whole, java_double, push_int, push_plain, UtcTime, PLAIN};
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
@@ -61,7 +61,7 @@ pub fn number(out: &mut String, x: f64, kind: Kind, profile: Profile) {
         push_int(out, x as i64);
     } else if profile.is_compat() {
         java_double(out, x);
-    } else if (1e-3..1e7).contains(&x.abs()) && !is_whole(x) {
+    } else if PLAIN.contains(&x.abs()) && !is_whole(x) {
         push_plain(out, x);
     } else {
         let _ = write!(out, "{x}");

@@ -143,7 +143,7 @@ pub fn java_double(out: &mut String, x: f64) {
         out.push_str(if x.is_sign_negative() { "-0.0" } else { "0.0" });
         return;
     }
-    if (1e-3..1e7).contains(&x.abs()) {
+    if PLAIN.contains(&x.abs()) {
         if is_whole(x) {
             // Whole numbers are the common case: skip the float formatter.
             push_int(out, x as i64);
@@ -178,6 +178,10 @@ pub fn is_whole(x: f64) -> bool {
         x.is_finite()
     }
 }
+
+/// Magnitudes that Java's `Double.toString` (and `{x}` for the `fixed`
+/// profile's non-integers, through [`push_plain`]) spells in plain notation.
+pub const PLAIN: std::ops::Range<f64> = 1e-3..1e7;
 
 /// Appends a non-integer in (-1e7, -1e-3] or [1e-3, 1e7) in its shortest
 /// round-trip digits, plain notation. In this range ryu spells it as `{x}`

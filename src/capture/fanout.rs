@@ -48,22 +48,21 @@ pub fn fanout_arg(group: u16) -> u32 {
     u32::from(group) | (FANOUT_MODE << 16)
 }
 
-/// `PACKET_FANOUT_FLAG_UNIQUEID` (`linux/if_packet.h`, Linux 4.4): the
-/// kernel picks the id of a new group.
-const FLAG_UNIQUEID: u32 = 0x2000;
-
 /// Opens a new fanout group with `socket` as its first member, under an id
 /// the kernel picks, unique on the machine; returns the id.
 pub fn create(socket: &impl AsFd) -> Result<u16, nix::Error> {
-    setsockopt(socket, PacketFanout, &((FANOUT_MODE | FLAG_UNIQUEID) << 16))?;
+    // PACKET_FANOUT_FLAG_UNIQUEID (Linux 4.4) with id 0: the kernel picks it.
+    let new_group = fanout_arg(0) | (libc::PACKET_FANOUT_FLAG_UNIQUEID << 16);
+    setsockopt(socket, PacketFanout, &new_group)?;
     // The value read back is the id | type << 16 | flags << 24.
     let v = getsockopt(socket, PacketFanout)?;
     Ok((v & 0xffff) as u16)
 }
 
 /// Joins `socket` (an AF_PACKET socket bound to the interface) to the
-/// fanout group `group` that [`create`] opened; the kernel's error when it refuses (not a packet socket,
-/// a group of another mode or another interface, too many members).
+/// fanout group `group` that [`create`] opened; the kernel's error when it
+/// refuses (not a packet socket, a group of another mode or another
+/// interface, too many members).
 pub fn join(socket: &impl AsFd, group: u16) -> Result<(), nix::Error> {
     setsockopt(socket, PacketFanout, &fanout_arg(group))
 }

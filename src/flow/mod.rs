@@ -182,6 +182,16 @@ pub struct FlowStats {
     pub evicted: u64,
 }
 
+impl std::ops::AddAssign for FlowStats {
+    /// Sums two tables' counters (the shards of one run).
+    fn add_assign(&mut self, o: FlowStats) {
+        self.started += o.started;
+        self.finished += o.finished;
+        self.single_packet_discarded += o.single_packet_discarded;
+        self.evicted += o.evicted;
+    }
+}
+
 /// The flow table of one worker.
 ///
 /// Flows live in a slab whose hash index holds only slot numbers; a flow's

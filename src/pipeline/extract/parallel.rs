@@ -29,11 +29,8 @@ use crate::capture::PcapFile;
 use crate::decode::{DecodeRules, PacketMeta};
 use crate::features::FeatureVector;
 use crate::flow::{shard_hash, FinishedFlow, FlowConfig, FlowKey, FlowStats, FlowTable};
-use crate::kdd::KddRow;
-use crate::labels::Labeler;
 use crate::output::CsvWriter;
 use crate::pipeline::reader::Reader;
-use crate::profile::Profile;
 use crossbeam::channel::{bounded, Receiver, Sender};
 use std::hash::BuildHasher;
 use std::io::{self, Write};
@@ -99,10 +96,8 @@ const PIECE: usize = 512;
 
 /// Turns a worker's ended flows into pieces for the writer.
 struct Render<'a> {
-    /// Renders rows (`None`: the writer renders them).
-    csv: Option<CsvWriter<Vec<u8>>>,
-    labeler: &'a Labeler,
-    profile: Profile,
+    /// Renders rows into memory (`None`: the writer renders them).
+    rows: Option<Rows<'a, Vec<u8>>>,
     piece: Piece,
     tx: Sender<Piece>,
     /// The writer is gone (a failed write).
@@ -113,15 +108,11 @@ impl Render<'_> {
     /// Adds one ended flow: its row rendered, or the flow itself.
     fn emit(&mut self, at: At, f: FinishedFlow) {
         let features = f.record.features();
-        let row = match self.csv.as_mut() {
-            Some(csv) => {
-                let (src, _, dst, _) = f.endpoints();
-                let label = self
-                    .labeler
-                    .label(src, dst, f.record.start_us(), self.profile);
+        let row = match self.rows.as_mut() {
+            Some(rows) => {
                 // Writing into memory cannot fail.
-                let _ = csv.write(&f, &features, &KddRow::ZERO, label);
-                Row::Text(csv.get_mut().len())
+                let _ = rows.write(&f, &features);
+                Row::Text(rows.csv.get_mut().len())
             }
             None => Row::Flow(Box::new(Pending { flow: f, features })),
         };
@@ -135,8 +126,8 @@ impl Render<'_> {
     fn send(&mut self, last: bool) {
         let mut piece = std::mem::take(&mut self.piece);
         piece.last = last;
-        if let Some(csv) = self.csv.as_mut() {
-            piece.text = std::mem::replace(csv.get_mut(), Vec::with_capacity(1 << 16));
+        if let Some(rows) = self.rows.as_mut() {
+            piece.text = std::mem::replace(rows.csv.get_mut(), Vec::with_capacity(1 << 16));
         }
         self.piece.restart = piece.restart;
         self.gone |= self.tx.send(piece).is_err();
@@ -217,9 +208,12 @@ pub(super) fn run<W: Write + Send>(
             let mut worker = Worker {
                 table: FlowTable::new(flow),
                 render: Render {
-                    csv: render.map(|f| CsvWriter::in_memory(f, profile, &[], false)),
-                    labeler,
-                    profile,
+                    rows: render.map(|f| Rows {
+                        csv: CsvWriter::in_memory(f, profile, &[], false),
+                        labeler,
+                        profile,
+                        windows: None,
+                    }),
                     piece: Piece::default(),
                     tx: out_tx,
                     gone: false,
@@ -247,10 +241,7 @@ pub(super) fn run<W: Write + Send>(
                 panicked = true;
                 continue;
             };
-            stats.started += w.started;
-            stats.finished += w.finished;
-            stats.single_packet_discarded += w.single_packet_discarded;
-            stats.evicted += w.evicted;
+            stats += w;
         }
         let written = writer
             .join()
