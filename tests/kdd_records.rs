@@ -104,7 +104,6 @@ fn records(tag: &str, frames: &[(f64, Vec<u8>)]) -> Vec<BTreeMap<String, String>
                 .collect()
         })
         .collect();
-    let _ = std::fs::remove_dir_all(&dir);
     rows
 }
 

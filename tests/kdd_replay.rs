@@ -41,7 +41,6 @@ fn nslkdd_bundle_replays_the_same_for_any_worker_count() {
     );
     assert!(events1.contains("\"event_type\":\"alert\""));
     assert!(events1.contains("\"event_type\":\"flow\""));
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -70,5 +69,4 @@ fn mixed_cic_and_window_bundle_runs_in_replay() {
         out.contains("window"),
         "model check names the window columns: {out}"
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }

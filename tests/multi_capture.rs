@@ -32,7 +32,6 @@ fn deterministic(files: &[PathBuf], tag: &str) -> (String, String) {
         stderr.contains("read as a capture of its own"),
         "{tag}: no file was behind the clock: {stderr}"
     );
-    let _ = std::fs::remove_dir_all(&dir);
     (events, stderr)
 }
 
@@ -80,7 +79,6 @@ fn per_file_ends_flows_between_files() {
         .filter_map(|l| field(l, "pcap_filename"))
         .collect();
     assert!(files_seen.len() > 20, "{} files named", files_seen.len());
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -154,5 +152,4 @@ fn realworld_folder_is_deterministic_and_alerts_name_their_file() {
         "{checked} alerts in {} files: each names its flow's file",
         by_file.len()
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -194,7 +194,6 @@ fn unit_verifies() {
     assert!(!holds_net_admin(&report), "{report}");
     let report = security(&with_ips);
     assert!(holds_net_admin(&report), "ips.conf not applied:\n{report}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// The `Key=value` settings of a unit file, comments left out.

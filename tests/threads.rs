@@ -57,7 +57,6 @@ fn every_profile_is_byte_identical_across_thread_counts() {
     ] {
         same_for_every_thread_count(&refs, args, &dir, tag);
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -78,7 +77,6 @@ fn labelled_lab_capture_is_byte_identical_across_thread_counts() {
         let args = ["--profile", profile, "--labels", labels.as_str()];
         same_for_every_thread_count(&[&pcap], &args, &dir, tag);
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -142,5 +140,4 @@ fn replay_drain_in_parts_matches_one_worker() {
         assert!(c == csv, "the flow CSV differs ({workers} workers)");
         assert!(e == events, "the events differ ({workers} workers)");
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
